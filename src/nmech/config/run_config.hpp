@@ -1,0 +1,61 @@
+#pragma once
+// One training run's settings: TOML → validated RunConfig. Torch-free.
+// Every error is a ConfigError whose message names the file, line and key.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nmech::config {
+
+// Bad input: the CLI prints what() on one line and exits with code 2.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunConfig {
+  // identity
+  std::string name = "";  // empty: derived from the parameters (see short_name)
+  // model
+  std::string model = "vgg16_bn";  // vgg11|vgg13|vgg16|vgg19 [_bn], mlp, mlp_bn
+  double width = 0.125;            // channel multiplier (VGG: 64·width … 512·width)
+  std::int64_t classifier_width = 0;  // hidden units of fc1/fc2 (VGG) or of each MLP layer; 0: 512·width (VGG), 256 (MLP)
+  std::int64_t mlp_depth = 2;      // MLP hidden layers
+  double dropout = 0.0;            // VGG classifier dropout probability
+  double bn_eps = 1e-5;
+  // data
+  std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic
+  std::string data_dir = "/usr/share/datasets/fashion-mnist";
+  std::int64_t input_size = 32;  // Fashion-MNIST 28×28 is zero-padded to this
+  // optimizer
+  double lr = 0.1;
+  double weight_decay = 5e-4;
+  double momentum = 0.9;
+  double dampening = 0.0;
+  bool nesterov = false;
+  bool decoupled_weight_decay = false;
+  // training
+  std::int64_t batch_size = 128;
+  std::int64_t steps = 200;
+  std::uint64_t seed = 0;
+  std::string dtype = "float32";  // float32 | float64
+  std::int64_t threads = 1;
+  // tracing
+  std::int64_t record_every = 1;
+};
+
+// Parse a TOML file; overrides are "key=value" strings (value in TOML syntax, bare strings
+// allowed) applied on top, each validated like a file key. Throws ConfigError.
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Same from TOML text; `origin` names the source in errors (a path, or "<demo>").
+RunConfig parse_run_config(const std::string& toml_text, const std::string& origin,
+                           const std::vector<std::string>& overrides = {});
+// Canonical TOML of a resolved config (every key, sorted): stored in the run record and hashed.
+std::string to_toml(const RunConfig& cfg);
+// Short readable name derived from the parameters, e.g. "vgg16_bn-lr0.1-wd5e-4-m0.9-b128-s0".
+std::string short_name(const RunConfig& cfg);
+// SHA-256 hex of a text (for config hashes).
+std::string sha256_hex(const std::string& text);
+
+}  // namespace nmech::config

@@ -1,0 +1,102 @@
+#pragma once
+// The shared trace store: one parallel HDF5 file (DESIGN.md "The store"; docs/STORE.md).
+// Every group, dataset and attribute is created collectively by create(); afterwards only raw
+// data is written, independently, by each run's leader: rows first, then the progress record.
+// A reader trusts only committed rows. Torch-free.
+#include <hdf5.h>
+#include <mpi.h>
+
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace nmech::store {
+
+// Bad input (unwritable path, not a store, mismatched layout): the CLI exits with code 2.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using AttrValue = std::variant<double, std::int64_t, std::string>;
+using Attrs = std::vector<std::pair<std::string, AttrValue>>;
+
+// One dataset of a run, at path relative to /runs/<run>/ ("loss", "scale/pred_exact").
+// cols == 0: shape [rows]; otherwise [rows, cols] and the column dimension scale is the
+// set_index of family `set_family` under /models/<model>/sets/<set_family>.
+struct DatasetSpec {
+  std::string path;
+  std::uint64_t cols = 0;
+  std::string set_family;
+  std::string units;
+  std::string description;
+};
+
+// The symmetry sets of one family of a model: one entry per set (column).
+struct SetTable {
+  std::string family;               // translation | scale | rescale
+  std::vector<std::string> names;   // e.g. "fc3.col17", "features.0.ch5"
+  std::vector<std::int64_t> layer;  // owning layer index
+  std::vector<std::int64_t> index;  // column, channel or unit within the layer
+};
+
+struct RunLayout {
+  std::string name;
+  std::string model;
+  std::uint64_t rows = 0;
+  Attrs attrs;                        // every hyperparameter, seed, steps, record_every, ...
+  std::vector<DatasetSpec> datasets;  // must include "step" (cols 0): the row dimension scale
+};
+
+enum class Status : std::int32_t { pending = 0, running = 1, done = 2, diverged = 3 };
+std::string to_string(Status s);
+
+struct Progress {
+  std::int64_t rows_committed = 0;
+  std::int64_t last_step = -1;
+  Status status = Status::pending;
+  std::int64_t diverged_at = -1;
+  double heartbeat_utc = 0.0;  // seconds since the epoch
+};
+
+class Store {
+ public:
+  // Collective over comm. Writes to "<path>.partial" and renames to path once every object
+  // exists, so an interrupted create never leaves a file that looks like a store.
+  static Store create(const std::string& path, MPI_Comm comm, const Attrs& file_attrs,
+                      const std::map<std::string, std::vector<SetTable>>& model_sets,
+                      const std::vector<RunLayout>& runs);
+  // Collective over comm; read-write, for resume and for writing rows.
+  static Store open(const std::string& path, MPI_Comm comm);
+  // Serial, read-only (status, tests); no MPI needed beyond MPI_Init having been called.
+  static Store open_read(const std::string& path);
+
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  Store(const Store&) = delete;
+  ~Store();
+
+  // Independent raw writes. data is row-major [nrows, cols] (cols = 1 for 1-D datasets).
+  void write_rows(const std::string& run, const std::string& dataset, std::uint64_t row0,
+                  std::uint64_t nrows, const double* data);
+  // Independent: writes the run's progress record (after its rows), then flushes the data.
+  void commit(const std::string& run, const Progress& p);
+
+  Progress progress(const std::string& run) const;
+  std::vector<std::string> runs() const;
+  std::string file_attr(const std::string& name) const;  // string attributes of "/"
+  // Reads rows [0, nrows) of a dataset, row-major.
+  std::vector<double> read(const std::string& run, const std::string& dataset) const;
+  std::vector<std::uint64_t> shape(const std::string& run, const std::string& dataset) const;
+
+  void close();  // collective when opened collectively
+
+ private:
+  Store() = default;
+  hid_t file_ = -1;
+};
+
+}  // namespace nmech::store

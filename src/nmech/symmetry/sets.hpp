@@ -1,0 +1,47 @@
+#pragma once
+// The exact index sets of every translation, scale and rescale symmetry (THEORY.md §1), derived
+// from a model's wiring rather than assumed. Torch-free: plain index arithmetic.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nmech/models/wiring.hpp"
+
+namespace nmech::symmetry {
+
+enum class Family { translation, scale, rescale };
+const char* to_string(Family f);
+
+// A parameter viewed as [outer, n, inner] (row-major): its elements with middle index j
+// belong to set first_set + j. Rows of a conv weight are [1, C_out, C_in·k·k]; the input
+// slice of the next layer for channel c is [C_next, C, k·k]; fc1 columns of a flattened
+// channel are [F, C, H·W]; a translation column is [K, F, 1].
+struct Slice {
+  std::string param;  // "conv3.weight"
+  std::int64_t outer = 1, n = 1, inner = 1;
+  std::int64_t first_set = 0;
+};
+
+struct FamilySets {
+  Family family;
+  std::vector<std::string> names;   // one per set
+  std::vector<std::int64_t> layer;  // index of the owning layer in the wiring
+  std::vector<std::int64_t> index;  // column, channel or unit within that layer
+  std::vector<Slice> in;            // translation/scale: the set; rescale: side A1 (into a unit)
+  std::vector<Slice> out;           // rescale only: side A2 (out of the unit)
+
+  std::int64_t count() const { return static_cast<std::int64_t>(names.size()); }
+  // Sizes of each set (rescale: |A1| + |A2|), for checks.
+  std::vector<std::int64_t> sizes() const;
+};
+
+struct SymmetrySets {
+  FamilySets translation{Family::translation, {}, {}, {}, {}, {}};
+  FamilySets scale{Family::scale, {}, {}, {}, {}, {}};
+  FamilySets rescale{Family::rescale, {}, {}, {}, {}, {}};
+  const FamilySets& get(Family f) const;
+};
+
+SymmetrySets derive_sets(const models::Wiring& w);
+
+}  // namespace nmech::symmetry

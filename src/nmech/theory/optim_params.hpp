@@ -1,0 +1,18 @@
+#pragma once
+// The optimizer settings the theory needs (THEORY.md §0), one group for every set.
+namespace nmech::theory {
+
+struct OptimParams {
+  double lr = 0.1;            // η
+  double weight_decay = 0.0;  // λ
+  double momentum = 0.0;      // β
+  double dampening = 0.0;     // τ (LibTorch: not applied to the first buffer)
+  bool nesterov = false;
+  bool decoupled = false;     // decoupled weight decay: θ ← (1 − ηλ)θ − ηv
+
+  bool heavy_ball() const { return momentum != 0.0; }
+  // ν_k of THEORY.md §4.1: 1 on the first step (LibTorch copies d_0), 1 − τ afterwards.
+  double nu(long step) const { return (momentum == 0.0 || step == 0) ? 1.0 : 1.0 - dampening; }
+};
+
+}  // namespace nmech::theory
