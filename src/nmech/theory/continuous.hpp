@@ -38,6 +38,9 @@ class ContinuousPredictor {
   long step() const { return n_; }
 
  private:
+  void accumulate(const Forcing& f);  // fold update n's forcing into the accumulators
+  void refresh();                     // value() at the current step n
+
   Family fam_;
   OptimParams opt_;
   KappaMode mode_;
@@ -45,7 +48,8 @@ class ContinuousPredictor {
   std::vector<double> x0_, pred_;
   // online accumulators (only the ones the regime needs are sized)
   std::vector<std::complex<double>> zc_;   // underdamped Z_+
-  std::vector<double> zp_, zm_, z0_, z1_;  // overdamped Z_±, critical Z0, Z1
+  std::vector<double> zp_, zm_, z0_, z1_;  // overdamped Z_+ − Z_−, Z_−; critical Z0, Z1
+                                           // (β = 0: z0_ holds the forced part)
   long n_ = 0;
 };
 
@@ -56,5 +60,8 @@ double angle_step(double q_k, double q_next, double u_k, double lr);
 double angle_eq(const OptimParams& opt);
 double relax_steps(const OptimParams& opt);
 double equilibrium_ratio(const OptimParams& opt, double forcing, double q);
+// §4.1/§6: modulus of the dominant root of the translation map for k ≥ 1: r_+ when the roots are
+// real, √β when S oscillates. Li & Arora's equivalent LR factor is r_+⁻² per step.
+double translation_root(const OptimParams& opt);
 
 }  // namespace nmech::theory

@@ -1,0 +1,122 @@
+// nmech: the one command line. Exit codes (DESIGN.md): 0 complete, 1 internal error,
+// 2 bad input (config, data, store), 3 stopped by signal with a checkpoint.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "nmech/config/run_config.hpp"
+#include "nmech/data/dataset.hpp"
+#include "nmech/store/store.hpp"
+#include "nmech/train/trainer.hpp"
+
+namespace {
+
+using namespace nmech;
+
+constexpr int kOk = 0, kInternal = 1, kBadInput = 2;
+
+struct RunArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string output;
+  bool overwrite = false;
+};
+
+void print_errors(const std::string& path, const train::RunOutcome& out) {
+  std::printf("store: %s\n", path.c_str());
+  std::printf("status: %s after %lld steps, last loss %.6g\n", store::to_string(out.status).c_str(),
+              static_cast<long long>(out.steps_done), out.last_loss);
+  if (out.status == store::Status::diverged)
+    std::printf("diverged at step %lld\n", static_cast<long long>(out.diverged_at));
+  std::printf("relative error at the last step (translation: / sum|theta|, scale: / Q, rescale: / (Q_in + Q_out))\n");
+  std::printf("%-12s %6s  %12s %12s  %12s %12s\n", "family", "sets", "exact med", "exact worst",
+              "paper med", "paper worst");
+  for (const auto& [fam, e] : out.errors)
+    std::printf("%-12s %6lld  %12.3e %12.3e  %12.3e %12.3e\n", symmetry::to_string(fam),
+                static_cast<long long>(e.exact.sets), e.exact.median, e.exact.worst, e.paper.median,
+                e.paper.worst);
+}
+
+int cmd_run(const RunArgs& a) {
+  auto cfg = config::load_run_config(a.config, a.sets);
+  const std::string name = config::short_name(cfg);
+  const std::string path = a.output.empty() ? name + ".h5" : a.output;
+  if (std::filesystem::exists(path)) {
+    if (!a.overwrite)
+      throw store::StoreError(path + ": exists; pass --overwrite to replace it, or choose another -o");
+    std::filesystem::remove(path);
+  }
+  auto data = train::load_dataset(cfg, a.config);
+  train::Trainer trainer(cfg, data);
+  const store::Attrs file_attrs = {{"nmech_version", std::string(NMECH_VERSION)},
+                                   {"git_commit", std::string(NMECH_GIT_COMMIT)},
+                                   {"config", config::to_toml(cfg)},
+                                   {"config_sha256", config::sha256_hex(config::to_toml(cfg))}};
+  auto st = store::Store::create(path, MPI_COMM_WORLD, file_attrs,
+                                 {{train::model_key(cfg), trainer.set_tables()}}, {trainer.layout(name)});
+  auto out = trainer.run(st, name);
+  st.close();
+  print_errors(path, out);
+  return kOk;
+}
+
+int cmd_status(const std::string& path) {
+  auto st = store::Store::open_read(path);
+  std::printf("%-48s %-9s %8s %10s\n", "run", "status", "rows", "last step");
+  int counts[4] = {0, 0, 0, 0};
+  for (const auto& r : st.runs()) {
+    auto p = st.progress(r);
+    counts[static_cast<int>(p.status)]++;
+    std::printf("%-48s %-9s %8lld %10lld\n", r.c_str(), store::to_string(p.status).c_str(),
+                static_cast<long long>(p.rows_committed), static_cast<long long>(p.last_step));
+  }
+  std::printf("done %d, running %d, diverged %d, pending %d\n", counts[2], counts[1], counts[3], counts[0]);
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  int code = kOk;
+  {
+    CLI::App app{"nmech: neural mechanics — symmetry traces and their exact theory"};
+    app.set_version_flag("--version", std::string("nmech ") + NMECH_VERSION + " (" + NMECH_GIT_COMMIT + ")");
+    app.require_subcommand(1);
+    RunArgs ra;
+    auto* run = app.add_subcommand("run", "train one run and trace every symmetry set");
+    run->add_option("config", ra.config, "run config (TOML)")->required();
+    run->add_option("--set", ra.sets, "override a key: --set lr=0.05 (repeatable)");
+    run->add_option("-o,--output", ra.output, "store path (default: <run name>.h5)");
+    run->add_flag("--overwrite", ra.overwrite, "replace an existing store");
+    std::string status_path;
+    auto* status = app.add_subcommand("status", "per-run status of a store");
+    status->add_option("store", status_path, "store path")->required();
+    try {
+      app.parse(argc, argv);
+      if (*run) code = cmd_run(ra);
+      if (*status) code = cmd_status(status_path);
+    } catch (const CLI::ParseError& e) {
+      code = app.exit(e) == 0 ? kOk : kBadInput;
+    } catch (const config::ConfigError& e) {
+      std::fprintf(stderr, "nmech: %s\n", e.what());
+      code = kBadInput;
+    } catch (const data::DataError& e) {
+      std::fprintf(stderr, "nmech: %s\n", e.what());
+      code = kBadInput;
+    } catch (const store::StoreError& e) {
+      std::fprintf(stderr, "nmech: %s\n", e.what());
+      code = kBadInput;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "nmech: internal error: %s\n", e.what());
+      code = kInternal;
+    }
+  }
+  MPI_Finalize();
+  return code;
+}

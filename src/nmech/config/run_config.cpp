@@ -1,0 +1,506 @@
+// TOML → validated RunConfig, canonical TOML back, short names.
+// Design: one table (kFields) says, per key, which RunConfig member it fills and what range it
+// allows; parsing, overrides, to_toml and the unknown-key hint all read that one table, so a new
+// key is one line here plus its member in the header.
+#include "nmech/config/run_config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string_view>
+#include <system_error>
+#include <variant>
+
+#if !TOML_EXCEPTIONS
+#error "nmech config reads TOML syntax errors from toml::parse_error exceptions"
+#endif
+
+namespace nmech::config {
+namespace {
+
+// ---------------------------------------------------------------- messages and numbers
+
+// The CLI prints what() as one line and job scripts grep it: control characters from user
+// input (a quoted key may hold a newline) are escaped rather than printed.
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void fail(const std::string& where, std::string_view key, const std::string& what) {
+  throw ConfigError(one_line(where + ": key '" + std::string(key) + "': " + what));
+}
+
+// Shortest text that reads back as the same double (std::to_chars is locale-free and exact).
+std::string exact(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// A TOML float literal: exact, and always recognisably a float ("1" would read back as an integer).
+std::string toml_float(double v) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  std::string s = exact(v);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+// %g (6 significant digits) with a tidy exponent, 5e-05 → 5e-5 and 1e+20 → 1e20, so derived names
+// stay readable and inside the name alphabet [A-Za-z0-9._-].
+std::string short_num(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 6);
+  std::string s(buf, r.ptr);
+  auto e = s.find('e');
+  if (e == std::string::npos) return s;
+  std::string digits = s.substr(e + 2);  // to_chars always writes a sign after 'e'
+  digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size() - 1));
+  return s.substr(0, e) + "e" + (s[e + 1] == '-' ? "-" : "") + digits;
+}
+
+// A TOML basic string: quotes, backslashes and control characters escaped.
+std::string toml_string(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// ---------------------------------------------------------------- per-key checks
+// Each returns what is wrong with a value, or "" when it is fine.
+
+std::string positive(double v) { return v > 0 ? "" : "must be > 0"; }
+std::string non_negative(double v) { return v >= 0 ? "" : "must be >= 0"; }
+std::string unit_interval(double v) { return v >= 0 && v < 1 ? "" : "must be in [0, 1)"; }
+std::string at_least(std::int64_t v, std::int64_t lo) {
+  return v >= lo ? "" : "must be >= " + std::to_string(lo);
+}
+
+std::string one_of(const std::string& v, std::initializer_list<const char*> valid,
+                   const char* what) {
+  std::string list;
+  for (const char* x : valid) {
+    if (v == x) return "";
+    list += (list.empty() ? "" : ", ") + std::string(x);
+  }
+  return std::string("unknown ") + what + " " + quoted(v) + " (valid: " + list + ")";
+}
+
+std::string check_model(const std::string& m) {
+  return one_of(m,
+                {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+                 "vgg19_bn", "mlp", "mlp_bn"},
+                "model");
+}
+
+// Names become HDF5 group names (/runs/<name>) and file names: a safe alphabet, a bounded length,
+// and never "." or ".." (which mean something else in a path).
+std::string check_name(const std::string& n) {
+  if (n.size() > 64) return "must be at most 64 characters, got " + std::to_string(n.size());
+  auto bad = std::find_if(n.begin(), n.end(), [](char c) {
+    return !(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  });
+  if (bad != n.end()) return "may contain only A-Z a-z 0-9 . _ -, got " + quoted(n);
+  if (n == "." || n == "..") return "must not be '.' or '..'";
+  return "";
+}
+
+// ---------------------------------------------------------------- the key table
+
+using Member = std::variant<std::string RunConfig::*, double RunConfig::*, std::int64_t RunConfig::*,
+                            std::uint64_t RunConfig::*, bool RunConfig::*>;
+using Check = std::string (*)(const RunConfig&);
+
+struct Field {
+  std::string_view key;
+  Member member;
+  Check check;  // nullptr: every value of the type is fine
+};
+
+// Same order as the header. Rules that involve two keys live in check_cross_keys.
+const Field kFields[] = {
+    {"name", &RunConfig::name, [](const RunConfig& c) { return check_name(c.name); }},
+    {"model", &RunConfig::model, [](const RunConfig& c) { return check_model(c.model); }},
+    {"width", &RunConfig::width, [](const RunConfig& c) { return positive(c.width); }},
+    {"classifier_width", &RunConfig::classifier_width,
+     [](const RunConfig& c) { return at_least(c.classifier_width, 0); }},
+    {"mlp_depth", &RunConfig::mlp_depth, [](const RunConfig& c) { return at_least(c.mlp_depth, 1); }},
+    {"dropout", &RunConfig::dropout, [](const RunConfig& c) { return unit_interval(c.dropout); }},
+    {"bn_eps", &RunConfig::bn_eps, [](const RunConfig& c) { return positive(c.bn_eps); }},
+    {"dataset", &RunConfig::dataset,
+     [](const RunConfig& c) { return one_of(c.dataset, {"fashion-mnist", "synthetic"}, "dataset"); }},
+    {"data_dir", &RunConfig::data_dir, nullptr},
+    {"input_size", &RunConfig::input_size, [](const RunConfig& c) { return at_least(c.input_size, 1); }},
+    {"lr", &RunConfig::lr, [](const RunConfig& c) { return positive(c.lr); }},
+    {"weight_decay", &RunConfig::weight_decay,
+     [](const RunConfig& c) { return non_negative(c.weight_decay); }},
+    {"momentum", &RunConfig::momentum, [](const RunConfig& c) { return unit_interval(c.momentum); }},
+    {"dampening", &RunConfig::dampening, [](const RunConfig& c) { return unit_interval(c.dampening); }},
+    {"nesterov", &RunConfig::nesterov, nullptr},
+    {"decoupled_weight_decay", &RunConfig::decoupled_weight_decay, nullptr},
+    {"batch_size", &RunConfig::batch_size, [](const RunConfig& c) { return at_least(c.batch_size, 1); }},
+    {"steps", &RunConfig::steps, [](const RunConfig& c) { return at_least(c.steps, 1); }},
+    {"seed", &RunConfig::seed, nullptr},
+    {"dtype", &RunConfig::dtype,
+     [](const RunConfig& c) { return one_of(c.dtype, {"float32", "float64"}, "dtype"); }},
+    {"threads", &RunConfig::threads, [](const RunConfig& c) { return at_least(c.threads, 1); }},
+    {"record_every", &RunConfig::record_every,
+     [](const RunConfig& c) { return at_least(c.record_every, 1); }},
+};
+
+const Field* find_field(std::string_view key) {
+  for (const Field& f : kFields) {
+    if (f.key == key) return &f;
+  }
+  return nullptr;
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// A typo (edit distance <= 2) gets one suggestion; anything further off gets the whole list. The
+// distance must also be below the key's length, or "x" would suggest "lr".
+std::string unknown_key(std::string_view key) {
+  const Field* best = nullptr;
+  std::size_t best_d = std::min<std::size_t>(3, key.size());
+  for (const Field& f : kFields) {
+    std::size_t d = edit_distance(key, f.key);
+    if (d < best_d) best = &f, best_d = d;
+  }
+  if (best) return "unknown key (did you mean " + quoted(best->key) + "?)";
+  std::vector<std::string_view> keys;
+  for (const Field& f : kFields) keys.push_back(f.key);
+  std::sort(keys.begin(), keys.end());
+  std::string list;
+  for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
+  return "unknown key (known keys: " + list + ")";
+}
+
+// ---------------------------------------------------------------- reading values
+
+std::string type_words(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+// Stores a node into one member, converting between TOML and C++ types; returns what is wrong
+// with the node's type, or "". Ranges are the Field's check, run afterwards.
+struct Assign {
+  RunConfig& cfg;
+  const toml::node& node;
+
+  std::string expected(const char* what) const {
+    return std::string("expected ") + what + ", got " + type_words(node);
+  }
+
+  std::string operator()(std::string RunConfig::*m) const {
+    auto s = node.value_exact<std::string>();
+    if (!s) return expected("a string");
+    cfg.*m = *s;
+    return "";
+  }
+  // Integers are fine where a float is expected: "lr = 1" means 1.0.
+  std::string operator()(double RunConfig::*m) const {
+    double v = 0;
+    if (auto i = node.as_integer()) {
+      v = static_cast<double>(i->get());
+    } else if (auto f = node.as_floating_point()) {
+      v = f->get();
+    } else {
+      return expected("a number");
+    }
+    if (!std::isfinite(v)) return "must be a finite number";
+    cfg.*m = v;
+    return "";
+  }
+  // A float is fine where an integer is expected only if it is one ("steps = 1e3"); 12.5 is refused.
+  std::string read_integer(std::int64_t& out) const {
+    if (auto i = node.as_integer()) {
+      out = i->get();
+      return "";
+    }
+    auto f = node.as_floating_point();
+    if (!f) return expected("an integer");
+    double v = f->get();
+    if (!std::isfinite(v) || v != std::trunc(v)) return "expected an integer, got " + toml_float(v);
+    if (v < -9.223372036854775808e18 || v >= 9.223372036854775808e18) return "is out of range";
+    out = static_cast<std::int64_t>(v);
+    return "";
+  }
+  std::string operator()(std::int64_t RunConfig::*m) const {
+    std::int64_t v = 0;
+    std::string err = read_integer(v);
+    if (err.empty()) cfg.*m = v;
+    return err;
+  }
+  // TOML integers are signed 64-bit, so seeds span 0 … 2^63−1.
+  std::string operator()(std::uint64_t RunConfig::*m) const {
+    std::int64_t v = 0;
+    std::string err = read_integer(v);
+    if (err.empty() && v < 0) err = "must be >= 0";
+    if (err.empty()) cfg.*m = static_cast<std::uint64_t>(v);
+    return err;
+  }
+  std::string operator()(bool RunConfig::*m) const {
+    auto b = node.value_exact<bool>();
+    if (!b) return expected("a boolean (true or false)");
+    cfg.*m = *b;
+    return "";
+  }
+};
+
+// Renders one member as a TOML value.
+struct Format {
+  const RunConfig& cfg;
+  std::string operator()(std::string RunConfig::*m) const { return toml_string(cfg.*m); }
+  std::string operator()(double RunConfig::*m) const { return toml_float(cfg.*m); }
+  std::string operator()(std::int64_t RunConfig::*m) const { return std::to_string(cfg.*m); }
+  std::string operator()(std::uint64_t RunConfig::*m) const { return std::to_string(cfg.*m); }
+  std::string operator()(bool RunConfig::*m) const { return cfg.*m ? "true" : "false"; }
+};
+
+// ---------------------------------------------------------------- building a config
+
+// The config under construction, and where each key was last set ("file:line" or "--set k=v"),
+// so that rules checked at the end still point at the line to fix.
+class Builder {
+ public:
+  explicit Builder(std::string origin) : origin_(std::move(origin)) {}
+
+  void set(std::string_view key, const toml::node& node, const std::string& where) {
+    const Field* f = find_field(key);
+    if (!f) fail(where, key, unknown_key(key));
+    std::string err = std::visit(Assign{cfg_, node}, f->member);
+    if (err.empty() && f->check) err = f->check(cfg_);
+    if (!err.empty()) fail(where, key, err);
+    where_[std::string(key)] = where;
+  }
+
+  // Where a key was set; keys left at their default are blamed on the file as a whole.
+  std::string where(const std::string& key) const {
+    auto it = where_.find(key);
+    return it == where_.end() ? origin_ : it->second;
+  }
+  std::string from(const std::string& key) const {
+    auto it = where_.find(key);
+    return it == where_.end() ? "the default" : it->second;
+  }
+
+  const RunConfig& cfg() const { return cfg_; }
+
+ private:
+  std::string origin_;
+  RunConfig cfg_;
+  std::map<std::string, std::string> where_;
+};
+
+toml::table parse_toml(const std::string& text, const std::string& origin) {
+  try {
+    return toml::parse(text, origin);
+  } catch (const toml::parse_error& e) {
+    const auto& at = e.source().begin;
+    throw ConfigError(one_line(origin + ":" + std::to_string(at.line) + ":" + std::to_string(at.column) +
+                               ": TOML syntax error: " + std::string(e.description())));
+  }
+}
+
+// Keys in the order they appear in the file (toml::table iterates sorted), so the first error
+// reported is the first one a reader meets.
+void apply_file(Builder& b, const toml::table& table, const std::string& origin) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
+  for (auto&& [key, node] : table) entries.emplace_back(&key, &node);
+  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+    const auto& a = x.first->source().begin;
+    const auto& c = y.first->source().begin;
+    return a.line != c.line ? a.line < c.line : a.column < c.column;
+  });
+  for (const auto& [key, node] : entries) {
+    b.set(key->str(), *node, origin + ":" + std::to_string(key->source().begin.line));
+  }
+}
+
+std::string trim(std::string_view s) {
+  auto first = s.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return "";
+  auto last = s.find_last_not_of(" \t");
+  return std::string(s.substr(first, last - first + 1));
+}
+
+// The value of "key=value" as a one-entry table {v = value}. The value is TOML ("lr=0.05",
+// "nesterov=true", "dtype=\"float64\""); a bare word that is not TOML is a string
+// ("dtype=float64"). For string keys a non-string TOML value is also taken as its text
+// ("name=2024"): that is what a shell user means, and the key's check still applies.
+toml::table override_value(const std::string& value, bool string_key) {
+  try {
+    toml::table t = toml::parse("v = " + value);
+    bool one_value = t.size() == 1 && t.contains("v");
+    if (one_value && !(string_key && !t["v"].is_string())) return t;
+  } catch (const toml::parse_error&) {
+    // not TOML: fall through to the literal text
+  }
+  toml::table t;
+  t.insert("v", value);
+  return t;
+}
+
+void apply_override(Builder& b, const std::string& text) {
+  const std::string where = "--set " + text;
+  auto eq = text.find('=');
+  if (eq == std::string::npos) throw ConfigError(one_line(where + ": expected key=value"));
+  std::string key = trim(std::string_view(text).substr(0, eq));
+  if (key.empty()) throw ConfigError(one_line(where + ": expected key=value, the key is missing"));
+  const Field* f = find_field(key);
+  if (!f) fail(where, key, unknown_key(key));
+  bool string_key = std::holds_alternative<std::string RunConfig::*>(f->member);
+  toml::table holder = override_value(trim(std::string_view(text).substr(eq + 1)), string_key);
+  b.set(key, *holder.get("v"), where);
+}
+
+// Rules between keys, checked once the file and every override are in.
+void check_cross_keys(const Builder& b) {
+  const RunConfig& c = b.cfg();
+  // LibTorch's SGD refuses nesterov without momentum or with dampening.
+  if (c.nesterov && c.momentum == 0) {
+    fail(b.where("nesterov"), "nesterov",
+         "true needs momentum > 0 (LibTorch rule), but momentum = 0 (from " + b.from("momentum") + ")");
+  }
+  if (c.nesterov && c.dampening != 0) {
+    fail(b.where("nesterov"), "nesterov",
+         "true needs dampening = 0 (LibTorch rule), but dampening = " + exact(c.dampening) + " (from " +
+             b.from("dampening") + ")");
+  }
+  // Fashion-MNIST images are 28×28 and are padded up to input_size, never cropped.
+  if (c.dataset == "fashion-mnist" && c.input_size < 28) {
+    fail(b.where("input_size"), "input_size",
+         "must be >= 28 for dataset fashion-mnist (28x28 images are padded, not cropped)");
+  }
+}
+
+std::string read_file(const std::string& path) {
+  errno = 0;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) throw ConfigError(one_line(path + ": cannot read: " + std::strerror(errno)));
+  std::string text;
+  char buf[1 << 16];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) text.append(buf, n);
+  // A directory opens fine on Linux and fails here, with EISDIR.
+  if (std::ferror(f.get())) throw ConfigError(one_line(path + ": cannot read: " + std::strerror(errno)));
+  return text;
+}
+
+}  // namespace
+
+RunConfig parse_run_config(const std::string& toml_text, const std::string& origin,
+                           const std::vector<std::string>& overrides) {
+  Builder b(origin);
+  apply_file(b, parse_toml(toml_text, origin), origin);
+  for (const std::string& o : overrides) apply_override(b, o);
+  check_cross_keys(b);
+  return b.cfg();
+}
+
+RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
+  return parse_run_config(read_file(path), path, overrides);
+}
+
+std::string to_toml(const RunConfig& cfg) {
+  std::vector<const Field*> fields;
+  for (const Field& f : kFields) fields.push_back(&f);
+  std::sort(fields.begin(), fields.end(), [](auto* a, auto* b) { return a->key < b->key; });
+  std::string out;
+  for (const Field* f : fields) {
+    out += std::string(f->key) + " = " + std::visit(Format{cfg}, f->member) + "\n";
+  }
+  return out;
+}
+
+// model-w<width>[-cw<classifier_width>][-depth<mlp_depth>][-do<dropout>]-lr<lr>-wd<wd>[-m<momentum>]
+// [-damp<dampening>][-nest][-dwd]-b<batch>[-f64][-syn]-s<seed>. Optional parts appear only when they
+// change the run from plain SGD / the model's defaults, so the common names stay short.
+std::string short_name(const RunConfig& cfg) {
+  if (!cfg.name.empty()) return cfg.name;
+  const RunConfig defaults;
+  std::string s = cfg.model + "-w" + short_num(cfg.width);
+  if (cfg.classifier_width != 0) s += "-cw" + std::to_string(cfg.classifier_width);
+  bool mlp = cfg.model.rfind("mlp", 0) == 0;
+  if (mlp && cfg.mlp_depth != defaults.mlp_depth) s += "-depth" + std::to_string(cfg.mlp_depth);
+  if (cfg.dropout != 0) s += "-do" + short_num(cfg.dropout);
+  s += "-lr" + short_num(cfg.lr) + "-wd" + short_num(cfg.weight_decay);
+  if (cfg.momentum != 0) s += "-m" + short_num(cfg.momentum);
+  if (cfg.dampening != 0) s += "-damp" + short_num(cfg.dampening);
+  if (cfg.nesterov) s += "-nest";
+  if (cfg.decoupled_weight_decay) s += "-dwd";
+  s += "-b" + std::to_string(cfg.batch_size);
+  if (cfg.dtype != defaults.dtype) s += cfg.dtype == "float64" ? "-f64" : "-" + cfg.dtype;
+  if (cfg.dataset != defaults.dataset) s += cfg.dataset == "synthetic" ? "-syn" : "-" + cfg.dataset;
+  return s + "-s" + std::to_string(cfg.seed);
+}
+
+}  // namespace nmech::config

@@ -1,0 +1,39 @@
+#pragma once
+// Image classification data held as uint8 in memory, turned into normalised batches on demand.
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nmech::data {
+
+// Missing, unreadable or truncated data: the CLI exits with code 2.
+class DataError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Dataset {
+  std::string name;
+  std::int64_t count = 0, channels = 1, height = 0, width = 0, classes = 10;
+  std::vector<std::uint8_t> pixels;  // [count, channels, height, width]
+  std::vector<std::int64_t> labels;  // [count]
+  std::vector<double> mean, std;     // per channel, for normalisation
+};
+
+// Fashion-MNIST training split from the Debian package's IDX .gz files (or uncompressed IDX).
+Dataset load_fashion_mnist(const std::string& dir, bool train = true);
+// Gaussian-blob images with seeded labels: for fast tests that need no files.
+Dataset make_synthetic(std::int64_t count, std::int64_t channels, std::int64_t size,
+                       std::int64_t classes, std::uint64_t seed);
+
+// Images [n, C, size, size] (zero-padded centrally to `size`, normalised) and labels [n].
+struct Batch {
+  at::Tensor images, labels;
+};
+Batch make_batch(const Dataset& d, const std::vector<std::int64_t>& indices, std::int64_t size,
+                 at::ScalarType dtype);
+
+}  // namespace nmech::data

@@ -1,0 +1,392 @@
+// Store::create: every group, dataset and attribute of the sweep, made collectively up front
+// (DESIGN.md "Guarantees"; docs/STORE.md). After this only raw data is ever written, so a killed
+// writer cannot leave the file's metadata half-changed.
+#include <hdf5_hl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <set>
+#include <system_error>
+
+#include "nmech/store/h5_util.hpp"
+#include "nmech/store/store.hpp"
+
+namespace nmech::store {
+namespace {
+
+using detail::check;
+using detail::Handle;
+using ModelSets = std::map<std::string, std::vector<SetTable>>;
+
+// ---------------------------------------------------------------------------------------------
+// Validation. Pure functions of the arguments, so every rank throws the same error before any
+// collective call and no rank is left waiting.
+
+void check_name(const std::string& name, const std::string& what) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    throw StoreError("invalid " + what + " name '" + name + "' (empty, '.', '..' or contains '/')");
+}
+
+void check_unique_attrs(const Attrs& attrs, const std::string& where) {
+  std::set<std::string> seen;
+  for (const auto& [name, value] : attrs) {
+    if (name.empty()) throw StoreError(where + ": empty attribute name");
+    if (!seen.insert(name).second) throw StoreError(where + ": attribute '" + name + "' given twice");
+  }
+}
+
+void validate_sets(const ModelSets& model_sets) {
+  for (const auto& [model, tables] : model_sets) {
+    check_name(model, "model");
+    std::set<std::string> families;
+    for (const SetTable& t : tables) {
+      check_name(t.family, "set family");
+      if (!families.insert(t.family).second)
+        throw StoreError("model " + model + ": set family '" + t.family + "' given twice");
+      if (t.layer.size() != t.names.size() || t.index.size() != t.names.size())
+        throw StoreError("model " + model + ", family " + t.family +
+                         ": names, layer and index differ in length");
+    }
+  }
+}
+
+const SetTable* find_family(const ModelSets& model_sets, const std::string& model,
+                            const std::string& family) {
+  const auto it = model_sets.find(model);
+  if (it == model_sets.end()) return nullptr;
+  for (const SetTable& t : it->second)
+    if (t.family == family) return &t;
+  return nullptr;
+}
+
+void validate_dataset(const RunLayout& run, const DatasetSpec& d, const ModelSets& model_sets) {
+  const std::string where = "run " + run.name + ", dataset '" + d.path + "'";
+  for (const std::string& part : detail::split_path(d.path)) check_name(part, where + ": path part");
+  if (d.path == "progress") throw StoreError(where + ": 'progress' is reserved");
+  if (d.cols == 0) {
+    if (!d.set_family.empty()) throw StoreError(where + ": set_family given for a 1-D dataset");
+    return;
+  }
+  const SetTable* t = find_family(model_sets, run.model, d.set_family);
+  if (t == nullptr)
+    throw StoreError(where + ": model " + run.model + " has no set family '" + d.set_family + "'");
+  if (d.cols != t->names.size())
+    throw StoreError(where + ": " + std::to_string(d.cols) + " columns but family " + d.set_family +
+                     " has " + std::to_string(t->names.size()) + " sets");
+}
+
+void validate_run(const RunLayout& run, const ModelSets& model_sets) {
+  check_name(run.name, "run");
+  check_name(run.model, "model (run " + run.name + ")");
+  check_unique_attrs(run.attrs, "run " + run.name);
+  for (const auto& [name, value] : run.attrs) {
+    const auto* s = std::get_if<std::string>(&value);
+    if (name == "model" && (s == nullptr || *s != run.model))
+      throw StoreError("run " + run.name + ": attribute 'model' differs from the run's model");
+  }
+  std::set<std::string> paths;
+  bool has_step = false;
+  for (const DatasetSpec& d : run.datasets) {
+    validate_dataset(run, d, model_sets);
+    if (!paths.insert(d.path).second)
+      throw StoreError("run " + run.name + ": dataset '" + d.path + "' given twice");
+    has_step = has_step || (d.path == "step" && d.cols == 0);
+  }
+  // A dataset path may not also be a group on the way to another one ("a" and "a/b").
+  for (const std::string& p : paths) {
+    const auto next = paths.upper_bound(p + "/");
+    if (next != paths.end() && next->rfind(p + "/", 0) == 0)
+      throw StoreError("run " + run.name + ": '" + p + "' is both a dataset and a group");
+  }
+  if (!has_step) throw StoreError("run " + run.name + ": no 1-D dataset 'step' (the row scale)");
+}
+
+void validate(const Attrs& file_attrs, const ModelSets& model_sets,
+              const std::vector<RunLayout>& runs) {
+  check_unique_attrs(file_attrs, "file attributes");
+  for (const auto& [name, value] : file_attrs)
+    if (name == "format" || name == "format_version")
+      throw StoreError("file attribute '" + name + "' is reserved for the store itself");
+  validate_sets(model_sets);
+  std::set<std::string> names;
+  for (const RunLayout& run : runs) {
+    validate_run(run, model_sets);
+    if (!names.insert(run.name).second) throw StoreError("run " + run.name + " given twice");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decisions taken by rank 0 and shared, so every rank throws or proceeds together.
+
+std::string bcast_string(MPI_Comm comm, std::string s) {
+  int n = static_cast<int>(s.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+  s.resize(static_cast<size_t>(n));
+  if (n > 0) MPI_Bcast(s.data(), n, MPI_CHAR, 0, comm);
+  return s;
+}
+
+// The error of the lowest failing rank, on every rank ("" when none failed).
+std::string first_error(MPI_Comm comm, const std::string& local) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  int mine = local.empty() ? size : rank, first = size;
+  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+  if (first == size) return "";
+  int n = static_cast<int>(local.size());
+  MPI_Bcast(&n, 1, MPI_INT, first, comm);
+  std::string msg = local;
+  msg.resize(static_cast<size_t>(n));
+  MPI_Bcast(msg.data(), n, MPI_CHAR, first, comm);
+  return msg;
+}
+
+void throw_if(const std::string& error) {
+  if (!error.empty()) throw StoreError(error);
+}
+
+std::string create_problem(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) return "store path is empty";
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(path, ec);
+  if (fs::is_directory(st)) return path + ": is a directory";
+  if (fs::exists(st))
+    return path + ": already exists; create() never overwrites a store (resume opens it)";
+  fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) parent = ".";
+  const fs::file_status pst = fs::status(parent, ec);
+  if (!fs::exists(pst)) return path + ": directory " + parent.string() + " does not exist";
+  if (!fs::is_directory(pst)) return path + ": " + parent.string() + " is not a directory";
+  if (::access(parent.c_str(), W_OK) != 0)
+    return path + ": directory " + parent.string() + " is not writable";
+  return "";
+}
+
+// Only a regular file we may have made is removed: never a directory or someone's link.
+void remove_partial(const std::string& partial) {
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(std::filesystem::symlink_status(partial, ec)))
+    std::filesystem::remove(partial, ec);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building the layout. Every call here is collective except the raw writes of the set tables,
+// which rank 0 makes inside a collective transfer where the other ranks select nothing.
+
+Handle make_group(hid_t loc, const std::string& name, const std::string& where) {
+  return detail::check_group(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                             where + ": cannot create group " + name);
+}
+
+// Contiguous, allocated (and filled) at creation: later raw writes never allocate, i.e. never
+// touch metadata, which is what makes independent writes from one rank safe.
+Handle early_dcpl(hid_t mem_type, const void* fill, const std::string& what) {
+  Handle dcpl = detail::check_plist(H5Pcreate(H5P_DATASET_CREATE), what);
+  check(H5Pset_layout(dcpl, H5D_CONTIGUOUS), what);
+  check(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY), what);
+  check(H5Pset_fill_time(dcpl, H5D_FILL_TIME_IFSET), what);
+  if (fill != nullptr) check(H5Pset_fill_value(dcpl, mem_type, fill), what);
+  return dcpl;
+}
+
+Handle make_dataset(hid_t loc, const std::string& path, hid_t file_type,
+                    const std::vector<hsize_t>& dims, hid_t dcpl, const std::string& what) {
+  Handle space = detail::check_space(
+      H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), what);
+  Handle lcpl = detail::check_plist(H5Pcreate(H5P_LINK_CREATE), what);
+  check(H5Pset_create_intermediate_group(lcpl, 1), what);  // "scale/pred_exact" makes "scale"
+  return detail::check_dataset(
+      H5Dcreate2(loc, path.c_str(), file_type, space, lcpl, dcpl, H5P_DEFAULT), what);
+}
+
+void describe(hid_t obj, const std::string& units, const std::string& description,
+              const std::string& where) {
+  detail::write_string_attr(obj, "units", units, where);
+  detail::write_string_attr(obj, "description", description, where);
+}
+
+// Rank 0 writes the whole dataset; the rest join the collective transfer with an empty selection.
+void write_on_root(hid_t ds, hid_t mem_type, hsize_t n, const void* data, int rank,
+                   const std::string& what) {
+  if (n == 0) return;
+  Handle dxpl = detail::check_plist(H5Pcreate(H5P_DATASET_XFER), what);
+  check(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), what);
+  Handle fspace = detail::check_space(H5Dget_space(ds), what);
+  Handle mspace = detail::check_space(H5Screate_simple(1, &n, nullptr), what);
+  if (rank != 0) {
+    check(H5Sselect_none(fspace), what);
+    check(H5Sselect_none(mspace), what);
+  }
+  check(H5Dwrite(ds, mem_type, mspace, fspace, dxpl, data), what);
+}
+
+void write_names(hid_t group, const SetTable& t, int rank, const std::string& where) {
+  const std::string what = where + ": cannot write set names";
+  size_t width = 1;
+  for (const std::string& s : t.names) width = std::max(width, s.size());
+  // Fixed-length, null-padded: raw variable-length strings would need global-heap metadata
+  // written by rank 0 alone. h5py reads these as bytes (numpy 'S').
+  Handle type = detail::check_type(H5Tcopy(H5T_C_S1), what);
+  check(H5Tset_size(type, width), what);
+  check(H5Tset_strpad(type, H5T_STR_NULLPAD), what);
+  check(H5Tset_cset(type, H5T_CSET_UTF8), what);
+  std::string packed(width * t.names.size(), '\0');
+  for (size_t i = 0; i < t.names.size(); ++i) packed.replace(i * width, t.names[i].size(), t.names[i]);
+  Handle dcpl = early_dcpl(type, nullptr, what);
+  Handle ds = make_dataset(group, "name", type, {t.names.size()}, dcpl, what);
+  write_on_root(ds, type, t.names.size(), packed.data(), rank, what);
+  describe(ds, "", "name of each symmetry set (one per column of the family's datasets)", where);
+}
+
+Handle write_int_column(hid_t group, const std::string& name, const std::vector<std::int64_t>& v,
+                        const std::string& description, int rank, const std::string& where) {
+  const std::string what = where + ": cannot write " + name;
+  Handle dcpl = early_dcpl(H5T_NATIVE_INT64, nullptr, what);
+  Handle ds = make_dataset(group, name, H5T_STD_I64LE, {v.size()}, dcpl, what);
+  write_on_root(ds, H5T_NATIVE_INT64, v.size(), v.data(), rank, what);
+  describe(ds, "", description, where);
+  return ds;
+}
+
+void write_set_table(hid_t sets, const SetTable& t, int rank, const std::string& where) {
+  const std::string here = where + "/" + t.family;
+  Handle group = make_group(sets, t.family, where);
+  write_names(group, t, rank, here);
+  write_int_column(group, "layer", t.layer, "index of the layer that owns each set", rank, here);
+  Handle index = write_int_column(group, "set_index", t.index,
+                                  "column, channel or unit of each set within its layer", rank, here);
+  check(H5DSset_scale(index, "set"), here + ": cannot make set_index a dimension scale");
+}
+
+void write_models(hid_t file, const ModelSets& model_sets, int rank, const std::string& path) {
+  Handle models = make_group(file, "models", path);
+  for (const auto& [model, tables] : model_sets) {
+    const std::string where = path + ": /models/" + model + "/sets";
+    Handle group = make_group(models, model, path);
+    Handle sets = make_group(group, "sets", where);
+    for (const SetTable& t : tables) write_set_table(sets, t, rank, where);
+  }
+}
+
+void make_progress(hid_t run_group, const std::string& where) {
+  const std::string what = where + ": cannot create progress";
+  Handle mem = detail::progress_mem_type();
+  Handle file_type = detail::progress_file_type();
+  // The fill value is the initial record, so no rank has to write it.
+  const detail::ProgressRecord pending{0, -1, static_cast<std::int32_t>(Status::pending), -1, 0.0};
+  Handle dcpl = early_dcpl(mem, &pending, what);
+  Handle ds = make_dataset(run_group, "progress", file_type, {1}, dcpl, what);
+  describe(ds, "",
+           "rows_committed: rows a reader may trust; last_step; status; diverged_at (step or -1); "
+           "heartbeat_utc (seconds since the epoch)",
+           where);
+}
+
+void attach_scales(const RunLayout& run, const std::vector<Handle>& datasets, hid_t file,
+                   const std::string& where) {
+  size_t step_i = 0;
+  while (run.datasets[step_i].path != "step") ++step_i;
+  const hid_t step = datasets[step_i];
+  check(H5DSset_scale(step, "step"), where + ": cannot make step a dimension scale");
+  for (size_t i = 0; i < datasets.size(); ++i) {
+    if (i == step_i) continue;
+    const DatasetSpec& d = run.datasets[i];
+    const std::string what = where + ": cannot attach dimension scales to " + d.path;
+    check(H5DSattach_scale(datasets[i], step, 0), what);
+    check(H5DSset_label(datasets[i], 0, "step"), what);
+    if (d.cols == 0) continue;
+    const std::string index_path = "/models/" + run.model + "/sets/" + d.set_family + "/set_index";
+    Handle index = detail::check_dataset(H5Dopen2(file, index_path.c_str(), H5P_DEFAULT), what);
+    check(H5DSattach_scale(datasets[i], index, 1), what);
+    check(H5DSset_label(datasets[i], 1, "set"), what);
+  }
+}
+
+void write_run(hid_t runs_group, hid_t file, const RunLayout& run, const std::string& path) {
+  const std::string where = path + ": /runs/" + run.name;
+  Handle group = make_group(runs_group, run.name, path);
+  for (const auto& [name, value] : run.attrs)
+    if (name != "model") detail::write_attr(group, name, value, where);
+  detail::write_string_attr(group, "model", run.model, where);
+
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<Handle> datasets;
+  datasets.reserve(run.datasets.size());
+  for (const DatasetSpec& d : run.datasets) {
+    const std::string what = where + ": cannot create dataset " + d.path;
+    std::vector<hsize_t> dims{run.rows};
+    if (d.cols > 0) dims.push_back(d.cols);
+    Handle dcpl = early_dcpl(H5T_NATIVE_DOUBLE, &nan, what);  // NaN marks rows never written
+    datasets.push_back(make_dataset(group, d.path, H5T_IEEE_F64LE, dims, dcpl, what));
+    describe(datasets.back(), d.units, d.description, where + "/" + d.path);
+  }
+  make_progress(group, where);
+  attach_scales(run, datasets, file, where);
+}
+
+void build(hid_t file, const std::string& path, const Attrs& file_attrs,
+           const ModelSets& model_sets, const std::vector<RunLayout>& runs, int rank) {
+  detail::write_string_attr(file, "format", "nmech-store", path);
+  detail::write_attr(file, "format_version", AttrValue{std::int64_t{1}}, path);
+  for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
+  write_models(file, model_sets, rank, path);
+  Handle runs_group = make_group(file, "runs", path);
+  for (const RunLayout& run : runs) write_run(runs_group, file, run, path);
+}
+
+// Creates and fills "<path>.partial"; returns this rank's error ("" on success). The file is
+// closed (collectively) before returning, on success and on failure alike.
+std::string build_partial(const std::string& path, const std::string& partial, MPI_Comm comm,
+                          const Attrs& file_attrs, const ModelSets& model_sets,
+                          const std::vector<RunLayout>& runs, int rank) {
+  try {
+    Handle fapl = detail::mpio_fapl(comm, /*coll_reads=*/true);  // every call below is collective
+    Handle file = detail::check_file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
+                                     path + ": cannot create " + partial);
+    build(file, path, file_attrs, model_sets, runs, rank);
+    check(H5Fclose(file.release()), path + ": cannot close " + partial);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+std::string rename_on_root(const std::string& partial, const std::string& path, int rank) {
+  if (rank != 0) return "";
+  std::error_code ec;
+  std::filesystem::rename(partial, path, ec);
+  if (!ec) return "";
+  remove_partial(partial);
+  return path + ": cannot rename " + partial + " into place: " + ec.message();
+}
+
+}  // namespace
+
+Store Store::create(const std::string& path, MPI_Comm comm, const Attrs& file_attrs,
+                    const ModelSets& model_sets, const std::vector<RunLayout>& runs) {
+  detail::quiet_hdf5_errors();
+  validate(file_attrs, model_sets, runs);
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  throw_if(bcast_string(comm, rank == 0 ? create_problem(path) : ""));
+
+  const std::string partial = path + ".partial";
+  const std::string error =
+      first_error(comm, build_partial(path, partial, comm, file_attrs, model_sets, runs, rank));
+  if (!error.empty()) {
+    if (rank == 0) remove_partial(partial);
+    throw StoreError(error);
+  }
+  const std::string renamed = bcast_string(comm, rename_on_root(partial, path, rank));
+  MPI_Barrier(comm);  // the final name exists for every rank before anyone opens it
+  throw_if(renamed);
+  return open(path, comm);
+}
+
+}  // namespace nmech::store

@@ -1,0 +1,29 @@
+#pragma once
+// The datasets a traced run writes (names from THEORY.md §8), one list for store creation and
+// for the tracer's rows. Torch-free.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nmech/store/store.hpp"
+#include "nmech/symmetry/sets.hpp"
+#include "nmech/theory/optim_params.hpp"
+
+namespace nmech::trace {
+
+// Rows hold steps 0, r, 2r, … and always the last step N (θ_N, after the last update).
+std::uint64_t row_count(std::int64_t steps, std::int64_t record_every);
+// Row of step k, or -1 if step k is not recorded.
+std::int64_t row_of_step(std::int64_t k, std::int64_t steps, std::int64_t record_every);
+
+// Dataset names of one family, in order (without the "<family>/" prefix).
+std::vector<std::string> family_datasets(symmetry::Family f, const theory::OptimParams& opt);
+
+// Every dataset of a run: step, time, loss, accuracy, then each family with sets.
+std::vector<store::DatasetSpec> run_datasets(const symmetry::SymmetrySets& sets,
+                                             const theory::OptimParams& opt);
+
+// The store's set tables of a model.
+std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets);
+
+}  // namespace nmech::trace

@@ -1,0 +1,311 @@
+#include "nmech/trace/tracer.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "nmech/trace/layout.hpp"
+
+namespace nmech::trace {
+
+using symmetry::Family;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+namespace {
+
+struct Bound {
+  const symmetry::Slice* slice;
+  std::size_t param;
+};
+
+std::vector<Bound> bind(const std::vector<symmetry::Slice>& slices,
+                        const std::vector<std::pair<std::string, at::Tensor>>& params) {
+  std::vector<Bound> out;
+  for (const auto& sl : slices) {
+    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == sl.param; });
+    if (it == params.end()) throw std::logic_error("symmetry set names unknown parameter " + sl.param);
+    out.push_back({&sl, static_cast<std::size_t>(it - params.begin())});
+  }
+  return out;
+}
+
+std::vector<double> minus(const std::vector<double>& a, const std::vector<double>& b) {
+  std::vector<double> d(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) d[i] = a[i] - b[i];
+  return d;
+}
+
+}  // namespace
+
+struct Tracer::FamilyTrace {
+  symmetry::Family kind;
+  std::string prefix;  // "scale/"
+  std::int64_t count;
+  std::vector<Bound> in, out;
+  Sums pre_in, pre_out, post_in, post_out, upd_in, upd_out;
+  std::unique_ptr<theory::ExactTranslation> exact_t;
+  std::unique_ptr<theory::ExactQuadratic> exact_q;
+  std::unique_ptr<theory::ContinuousPredictor> paper, modloss;
+  std::vector<double> measured;  // S_k, Q_k or R_k
+  // forcing differences kept alive for theory::Forcing's pointers
+  std::vector<double> g, d, v, u, uv;
+};
+
+Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<std::string, at::Tensor>>& params,
+               const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every)
+    : opt_(opt), steps_(steps), record_every_(record_every), params_(params) {
+  for (symmetry::Family f : {Family::translation, Family::scale, Family::rescale}) {
+    const auto& fs = sets.get(f);
+    if (fs.count() == 0) continue;
+    auto fam = std::make_unique<Tracer::FamilyTrace>();
+    fam->kind = f;
+    fam->prefix = std::string(symmetry::to_string(f)) + "/";
+    fam->count = fs.count();
+    fam->in = bind(fs.in, params);
+    fam->out = bind(fs.out, params);
+    families_.push_back(std::move(fam));
+  }
+  for (const auto& ds : run_datasets(sets, opt)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
+}
+
+Tracer::~Tracer() = default;
+
+void Tracer::start_row() {
+  row_.clear();
+  for (const auto& [name, cols] : columns_) row_[name].assign(cols, kNaN);
+}
+
+void Tracer::set(const std::string& name, const std::vector<double>& v) {
+  auto it = row_.find(name);
+  if (it == row_.end()) throw std::logic_error("tracer writes unknown dataset " + name);
+  it->second = v;
+}
+
+void Tracer::measure_theta(Tracer::FamilyTrace& fam, bool with_grad) {
+  const double lambda = opt_.decoupled ? 0.0 : opt_.weight_decay;
+  fam.pre_in.reset(fam.count);
+  fam.pre_out.reset(fam.count);
+  for (const auto& b : fam.in) {
+    const auto& p = params_[b.param].second;
+    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in);
+  }
+  for (const auto& b : fam.out) {
+    const auto& p = params_[b.param].second;
+    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out);
+  }
+  const std::string& px = fam.prefix;
+  switch (fam.kind) {
+    case Family::translation:
+      fam.measured = fam.pre_in.x;
+      set(px + "translation_sum", fam.pre_in.x);
+      set(px + "translation_abs_sum", fam.pre_in.ax);
+      if (with_grad) set(px + "grad_sum", fam.pre_in.y);
+      break;
+    case Family::scale:
+      fam.measured = fam.pre_in.xx;
+      set(px + "scale_sq_norm", fam.pre_in.xx);
+      if (with_grad) {
+        set(px + "grad_sq", fam.pre_in.yy);
+        set(px + "step_sq", fam.pre_in.dd);
+        set(px + "theta_dot_grad", fam.pre_in.xy);
+      }
+      break;
+    case Family::rescale:
+      fam.measured = minus(fam.pre_in.xx, fam.pre_out.xx);
+      set(px + "rescale_diff", fam.measured);
+      set(px + "sq_norm_in", fam.pre_in.xx);
+      set(px + "sq_norm_out", fam.pre_out.xx);
+      if (with_grad) {
+        set(px + "grad_sq_in", fam.pre_in.yy);
+        set(px + "grad_sq_out", fam.pre_out.yy);
+        set(px + "step_sq_in", fam.pre_in.dd);
+        set(px + "step_sq_out", fam.pre_out.dd);
+        set(px + "theta_dot_grad_in", fam.pre_in.xy);
+        set(px + "theta_dot_grad_out", fam.pre_out.xy);
+      }
+      break;
+  }
+  for (double m : fam.measured)
+    if (!std::isfinite(m)) non_finite_ = true;
+}
+
+void Tracer::start_predictors(Tracer::FamilyTrace& fam) {
+  using theory::ContinuousPredictor;
+  using theory::KappaMode;
+  const auto tf = static_cast<theory::Family>(fam.kind);
+  if (fam.kind == Family::translation)
+    fam.exact_t = std::make_unique<theory::ExactTranslation>(opt_, fam.measured);
+  else
+    fam.exact_q = std::make_unique<theory::ExactQuadratic>(opt_, fam.measured);
+  fam.paper = std::make_unique<ContinuousPredictor>(tf, opt_, fam.measured, KappaMode::paper);
+  if (!opt_.heavy_ball())
+    fam.modloss = std::make_unique<ContinuousPredictor>(tf, opt_, fam.measured, KappaMode::modloss);
+}
+
+void Tracer::write_predictions(Tracer::FamilyTrace& fam) {
+  const std::string& px = fam.prefix;
+  set(px + "pred_exact", fam.exact_t ? fam.exact_t->value() : fam.exact_q->value());
+  set(px + "pred_exact_aux", fam.exact_t ? fam.exact_t->aux() : fam.exact_q->aux());
+  set(px + "pred_paper", fam.paper->value());
+  if (fam.modloss) set(px + "pred_modloss", fam.modloss->value());
+}
+
+void Tracer::before_step(std::int64_t k, double loss, double accuracy) {
+  start_row();
+  loss_ = loss;
+  accuracy_ = accuracy;
+  for (auto& fam : families_) {
+    measure_theta(*fam, true);
+    if (k == 0) start_predictors(*fam);
+    write_predictions(*fam);
+  }
+  if (!std::isfinite(loss)) non_finite_ = true;
+}
+
+void Tracer::measure_update(Tracer::FamilyTrace& fam, const std::vector<at::Tensor>& buffers,
+                            const std::vector<at::Tensor>& updates) {
+  const bool hb = opt_.heavy_ball(), nesterov = hb && opt_.nesterov;
+  auto pass = [&](const std::vector<Bound>& side, Sums& post, Sums& upd) {
+    post.reset(fam.count);
+    upd.reset(fam.count);
+    for (const auto& b : side) {
+      const auto& p = params_[b.param].second;
+      accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post);
+      if (nesterov) accumulate(*b.slice, updates[b.param], buffers[b.param], 0.0, upd);
+    }
+  };
+  pass(fam.in, fam.post_in, fam.upd_in);
+  if (fam.kind == Family::rescale) pass(fam.out, fam.post_out, fam.upd_out);
+}
+
+void Tracer::after_step(std::int64_t k, const std::vector<at::Tensor>& buffers,
+                        const std::vector<at::Tensor>& updates) {
+  const bool hb = opt_.heavy_ball(), nesterov = hb && opt_.nesterov;
+  for (auto& famp : families_) {
+    auto& fam = *famp;
+    const std::string& px = fam.prefix;
+    if (fam.kind == Family::translation) {
+      fam.exact_t->advance();
+      fam.paper->advance({});
+      if (fam.modloss) fam.modloss->advance({});
+      continue;
+    }
+    measure_update(fam, buffers, updates);
+    const bool rescale = fam.kind == Family::rescale;
+    auto side = [&](const std::string& name, const std::vector<double>& a, const std::vector<double>& b) {
+      if (rescale) {
+        set(px + name + "_in", a);
+        set(px + name + "_out", b);
+        return minus(a, b);
+      }
+      set(px + name, a);
+      return a;
+    };
+    fam.g = rescale ? minus(fam.pre_in.yy, fam.pre_out.yy) : fam.pre_in.yy;
+    fam.d = rescale ? minus(fam.pre_in.dd, fam.pre_out.dd) : fam.pre_in.dd;
+    theory::Forcing f;
+    f.grad_sq = fam.g.data();
+    f.step_sq = fam.d.data();
+    if (hb) {
+      fam.v = side("velocity_sq", fam.post_in.yy, fam.post_out.yy);
+      f.velocity_sq = fam.v.data();
+    }
+    if (nesterov) {
+      fam.u = side("update_sq", fam.upd_in.xx, fam.upd_out.xx);
+      fam.uv = side("update_dot_velocity", fam.upd_in.xy, fam.upd_out.xy);
+      f.update_sq = fam.u.data();
+      f.update_dot_velocity = fam.uv.data();
+    }
+    if (fam.kind == Family::scale && !opt_.decoupled) {
+      // |θ_{k+1} − θ_k|²/η² is |u_k|²: V (heavy ball), |u|² (Nesterov), D (SGD)
+      const std::vector<double>& u = nesterov ? fam.upd_in.xx : hb ? fam.post_in.yy : fam.pre_in.dd;
+      std::vector<double> angle(fam.count);
+      for (std::int64_t i = 0; i < fam.count; ++i)
+        angle[i] = theory::angle_step(fam.pre_in.xx[i], fam.post_in.xx[i], u[i], opt_.lr);
+      set(px + "angle_step", angle);
+    }
+    fam.exact_q->advance(f);
+    fam.paper->advance(f);
+    if (fam.modloss) fam.modloss->advance(f);
+  }
+  record(k);
+}
+
+void Tracer::finish() {
+  start_row();
+  loss_ = accuracy_ = kNaN;
+  for (auto& fam : families_) {
+    measure_theta(*fam, false);
+    write_predictions(*fam);
+  }
+  record(steps_);
+}
+
+void Tracer::record(std::int64_t k) {
+  const std::int64_t r = row_of_step(k, steps_, record_every_);
+  if (r < 0) return;
+  set("step", {static_cast<double>(k)});
+  set("time", {opt_.lr * static_cast<double>(k)});
+  set("loss", {loss_});
+  set("accuracy", {accuracy_});
+  if (block_.nrows == 0) block_.row0 = static_cast<std::uint64_t>(r);
+  for (const auto& [name, values] : row_) {
+    auto& dst = block_.data[name];
+    dst.insert(dst.end(), values.begin(), values.end());
+  }
+  ++block_.nrows;
+  last_row_ = row_;
+}
+
+RowBlock Tracer::take_rows() {
+  RowBlock out = std::move(block_);
+  block_ = RowBlock{};
+  return out;
+}
+
+ErrorStats Tracer::error(symmetry::Family f, const std::string& prediction) const {
+  ErrorStats st;
+  const std::string px = std::string(symmetry::to_string(f)) + "/";
+  if (last_row_.count(px + prediction) == 0) return st;
+  const auto& pred = last_row_.at(px + prediction);
+  std::vector<double> meas, norm;
+  switch (f) {
+    case Family::translation:
+      meas = last_row_.at(px + "translation_sum");
+      norm = last_row_.at(px + "translation_abs_sum");
+      break;
+    case Family::scale:
+      meas = norm = last_row_.at(px + "scale_sq_norm");
+      break;
+    case Family::rescale:
+      meas = last_row_.at(px + "rescale_diff");
+      norm = last_row_.at(px + "sq_norm_in");
+      for (std::size_t i = 0; i < norm.size(); ++i) norm[i] += last_row_.at(px + "sq_norm_out")[i];
+      break;
+  }
+  std::vector<double> err(pred.size());
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    err[i] = std::abs(pred[i] - meas[i]) / (norm[i] > 0 ? norm[i] : 1.0);
+    if (!(err[i] <= st.worst)) {  // NaN counts as worst
+      st.worst = err[i];
+      st.worst_set = static_cast<std::int64_t>(i);
+    }
+  }
+  st.sets = static_cast<std::int64_t>(err.size());
+  if (!err.empty()) {
+    std::nth_element(err.begin(), err.begin() + err.size() / 2, err.end());
+    st.median = err[err.size() / 2];
+  }
+  return st;
+}
+
+const theory::Oscillator& Tracer::oscillator(symmetry::Family f) const {
+  for (const auto& fam : families_)
+    if (fam->kind == f) return fam->paper->oscillator();
+  throw std::logic_error("no sets of that family");
+}
+
+}  // namespace nmech::trace

@@ -1,0 +1,77 @@
+#pragma once
+// The tracer: every step, per-set reductions for every family, fed to the exact and continuous
+// predictors; a row every record_every steps (THEORY.md §4.5). One class per family would split
+// a single fused read of θ and g, so the families share this driver and differ in tables.
+#include <ATen/Tensor.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nmech/symmetry/sets.hpp"
+#include "nmech/theory/continuous.hpp"
+#include "nmech/theory/exact.hpp"
+#include "nmech/trace/reduce.hpp"
+
+namespace nmech::trace {
+
+// Rows not yet written: data[name] is row-major [nrows, cols].
+struct RowBlock {
+  std::uint64_t row0 = 0, nrows = 0;
+  std::map<std::string, std::vector<double>> data;
+};
+
+// Relative error of a prediction at one row, over the sets of a family.
+struct ErrorStats {
+  double median = 0, worst = 0;
+  std::int64_t worst_set = -1;
+  std::int64_t sets = 0;
+};
+
+class Tracer {
+ public:
+  // params: the model's named parameters (same order as the optimizer's).
+  Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<std::string, at::Tensor>>& params,
+         const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every);
+  ~Tracer();
+
+  // After backward (and gradient reduction), before update k: reads θ_k and g_k.
+  void before_step(std::int64_t k, double loss, double accuracy);
+  // After update k: reads θ_{k+1}, the momentum buffers and (Nesterov) the update directions.
+  void after_step(std::int64_t k, const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
+  // After the last update: reads θ_N and records the final row.
+  void finish();
+
+  // True if the last reductions found a non-finite parameter.
+  bool non_finite() const { return non_finite_; }
+  std::uint64_t buffered_rows() const { return block_.nrows; }
+  RowBlock take_rows();
+
+  // Relative error of pred_exact / pred_paper against the measurement in the latest recorded row
+  // (normalised by Σ|θ| for translation, Q for scale, Q_in + Q_out for rescale).
+  ErrorStats error(symmetry::Family f, const std::string& prediction) const;
+  const theory::Oscillator& oscillator(symmetry::Family f) const;
+
+ private:
+  struct FamilyTrace;
+  void start_row();
+  void set(const std::string& name, const std::vector<double>& v);
+  void measure_theta(FamilyTrace& fam, bool with_grad);
+  void start_predictors(FamilyTrace& fam);
+  void write_predictions(FamilyTrace& fam);
+  void measure_update(FamilyTrace& fam, const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
+  void record(std::int64_t k);
+  std::map<std::string, std::uint64_t> columns_;  // every dataset and its width
+  std::vector<std::unique_ptr<FamilyTrace>> families_;
+  std::map<std::string, std::vector<double>> row_;  // the current step's values
+  RowBlock block_;
+  std::map<std::string, std::vector<double>> last_row_;
+  theory::OptimParams opt_;
+  std::int64_t steps_, record_every_;
+  double loss_ = 0, accuracy_ = 0;
+  bool non_finite_ = false;
+  std::vector<std::pair<std::string, at::Tensor>> params_;
+};
+
+}  // namespace nmech::trace

@@ -1,0 +1,26 @@
+#pragma once
+// Trainer internals, for the trainer itself and for tests that reach inside a run.
+#include <torch/torch.h>
+
+#include "nmech/data/loader.hpp"
+#include "nmech/models/net.hpp"
+#include "nmech/train/sgd.hpp"
+#include "nmech/train/trainer.hpp"
+
+namespace nmech::train {
+
+struct Trainer::State {
+  config::RunConfig cfg;
+  const data::Dataset* data = nullptr;
+  torch::ScalarType dtype = torch::kFloat;
+  theory::OptimParams opt;
+  models::Wiring wiring;
+  symmetry::SymmetrySets sets;
+  models::Net net{nullptr};
+  std::vector<std::pair<std::string, at::Tensor>> named;
+  std::unique_ptr<Sgd> sgd;
+  std::unique_ptr<trace::Tracer> tracer;
+  std::unique_ptr<data::Loader> loader;
+};
+
+}  // namespace nmech::train
