@@ -8,8 +8,22 @@
 namespace nmech::store::detail {
 namespace {
 
+herr_t innermost(unsigned, const H5E_error2_t* e, void* out) {
+  auto* reason = static_cast<std::string*>(out);
+  if (reason->empty() && e->desc != nullptr) *reason = e->desc;
+  return 0;
+}
+
+// The deepest message of HDF5's error stack ("MPI_File_open failed", "unable to open file"),
+// appended to our one-line message so the user sees why, not only what.
+std::string with_reason(const std::string& what) {
+  std::string reason;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost, &reason);
+  return reason.empty() ? what : what + " (" + reason + ")";
+}
+
 Handle checked(hid_t id, Handle::Closer closer, const std::string& what) {
-  if (id < 0) throw StoreError(what);
+  if (id < 0) throw StoreError(with_reason(what));
   return Handle(id, closer);
 }
 
@@ -24,7 +38,7 @@ Handle check_plist(hid_t id, const std::string& what) { return checked(id, H5Pcl
 Handle check_attr(hid_t id, const std::string& what) { return checked(id, H5Aclose, what); }
 
 void check(herr_t status, const std::string& what) {
-  if (status < 0) throw StoreError(what);
+  if (status < 0) throw StoreError(with_reason(what));
 }
 
 void quiet_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
@@ -50,7 +64,8 @@ void write_attr(hid_t obj, const std::string& name, const AttrValue& value,
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, std::string>) {
           Handle type = vlen_string_type();
-          Handle attr = check_attr(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), what);
+          Handle attr = check_attr(
+              H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), what);
           const char* p = v.c_str();
           check(H5Awrite(attr, type, &p), what);
         } else if constexpr (std::is_same_v<T, std::int64_t>) {
@@ -138,11 +153,13 @@ Handle progress_mem_type() {
   const std::string what = "cannot build the progress type";
   Handle t = check_type(H5Tcreate(H5T_COMPOUND, sizeof(ProgressRecord)), what);
   Handle status = status_enum(H5T_NATIVE_INT32);
-  check(H5Tinsert(t, "rows_committed", HOFFSET(ProgressRecord, rows_committed), H5T_NATIVE_INT64), what);
+  check(H5Tinsert(t, "rows_committed", HOFFSET(ProgressRecord, rows_committed), H5T_NATIVE_INT64),
+        what);
   check(H5Tinsert(t, "last_step", HOFFSET(ProgressRecord, last_step), H5T_NATIVE_INT64), what);
   check(H5Tinsert(t, "status", HOFFSET(ProgressRecord, status), status), what);
   check(H5Tinsert(t, "diverged_at", HOFFSET(ProgressRecord, diverged_at), H5T_NATIVE_INT64), what);
-  check(H5Tinsert(t, "heartbeat_utc", HOFFSET(ProgressRecord, heartbeat_utc), H5T_NATIVE_DOUBLE), what);
+  check(H5Tinsert(t, "heartbeat_utc", HOFFSET(ProgressRecord, heartbeat_utc), H5T_NATIVE_DOUBLE),
+        what);
   return t;
 }
 
@@ -188,7 +205,8 @@ void check_format(hid_t file, const std::string& path) {
   if (H5Aexists(file, "format_version") > 0) {
     const std::string v = read_attr_text(file, "format_version", path);
     if (v != "1")
-      throw StoreError(path + ": store format_version " + v + " is not supported (this nmech reads 1)");
+      throw StoreError(path + ": store format_version " + v +
+                       " is not supported (this nmech reads 1)");
   }
 }
 

@@ -64,7 +64,8 @@ void quiet_hdf5_errors();
 // allocate global-heap metadata from a single rank, which parallel HDF5 forbids).
 Handle vlen_string_type();
 
-void write_attr(hid_t obj, const std::string& name, const AttrValue& value, const std::string& where);
+void write_attr(hid_t obj, const std::string& name, const AttrValue& value,
+                const std::string& where);
 void write_string_attr(hid_t obj, const std::string& name, const std::string& value,
                        const std::string& where);
 // Reads a scalar attribute as text (strings as they are, numbers formatted).

@@ -141,8 +141,9 @@ void Store::write_rows(const std::string& run, const std::string& dataset, std::
   Handle ds = open_run_dataset(file_, run, dataset);
   std::vector<hsize_t> dims = dims_of(ds, where);
   if (row0 > dims[0] || nrows > dims[0] - row0)
-    throw StoreError(where + ": rows [" + std::to_string(row0) + ", " + std::to_string(row0 + nrows) +
-                     ") outside [0, " + std::to_string(dims[0]) + ")");
+    throw StoreError(where + ": rows [" + std::to_string(row0) + ", " +
+                     std::to_string(row0 + nrows) + ") outside [0, " + std::to_string(dims[0]) +
+                     ")");
   if (nrows == 0) return;
   if (data == nullptr) throw StoreError(where + ": no data");
   std::vector<hsize_t> start(dims.size(), 0), count = dims;
@@ -150,7 +151,8 @@ void Store::write_rows(const std::string& run, const std::string& dataset, std::
   count[0] = nrows;
   const std::string what = where + ": cannot write rows";
   Handle fspace = detail::check_space(H5Dget_space(ds), what);
-  check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr), what);
+  check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr),
+        what);
   Handle mspace = detail::check_space(
       H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), what);
   // H5P_DEFAULT transfer = independent: only this run's leader makes the call.
@@ -168,8 +170,9 @@ void Store::commit(const std::string& run, const Progress& p) {
   const int size = comm_size(file_);
   if (size == 0) throw StoreError(where + ": store is open read-only");
   Handle ds = open_run_dataset(file_, run, "progress");
-  const detail::ProgressRecord rec{p.rows_committed, p.last_step, static_cast<std::int32_t>(p.status),
-                                   p.diverged_at, p.heartbeat_utc};
+  const detail::ProgressRecord rec{p.rows_committed, p.last_step,
+                                   static_cast<std::int32_t>(p.status), p.diverged_at,
+                                   p.heartbeat_utc};
   Handle mem = detail::progress_mem_type();
   check(H5Dwrite(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec), where + ": cannot write progress");
   if (size == 1) check(H5Fflush(file_, H5F_SCOPE_GLOBAL), where + ": cannot flush");
@@ -231,7 +234,8 @@ std::vector<double> Store::read(const std::string& run, const std::string& datas
 std::vector<std::uint64_t> Store::shape(const std::string& run, const std::string& dataset) const {
   if (file_ < 0) throw StoreError("shape on a closed store");
   Handle ds = open_run_dataset(file_, run, dataset);
-  const std::vector<hsize_t> dims = dims_of(ds, detail::file_name(file_) + ": /runs/" + run + "/" + dataset);
+  const std::vector<hsize_t> dims =
+      dims_of(ds, detail::file_name(file_) + ": /runs/" + run + "/" + dataset);
   return {dims.begin(), dims.end()};
 }
 

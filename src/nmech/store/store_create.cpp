@@ -1,6 +1,8 @@
-// Store::create: every group, dataset and attribute of the sweep, made collectively up front
-// (DESIGN.md "Guarantees"; docs/STORE.md). After this only raw data is ever written, so a killed
-// writer cannot leave the file's metadata half-changed.
+// Store::create: every group, dataset and attribute of the sweep, made up front (DESIGN.md
+// "Guarantees"; docs/STORE.md). After this only raw data is ever written, so a killed writer
+// cannot leave the file's metadata half-changed. Three steps on "<path>.partial": a collective
+// pass (MPI-IO) makes everything but the dimension scales, a serial pass on rank 0 attaches
+// those, and rank 0 renames the file into place.
 #include <hdf5_hl.h>
 #include <unistd.h>
 
@@ -35,7 +37,8 @@ void check_unique_attrs(const Attrs& attrs, const std::string& where) {
   std::set<std::string> seen;
   for (const auto& [name, value] : attrs) {
     if (name.empty()) throw StoreError(where + ": empty attribute name");
-    if (!seen.insert(name).second) throw StoreError(where + ": attribute '" + name + "' given twice");
+    if (!seen.insert(name).second)
+      throw StoreError(where + ": attribute '" + name + "' given twice");
   }
 }
 
@@ -65,7 +68,8 @@ const SetTable* find_family(const ModelSets& model_sets, const std::string& mode
 
 void validate_dataset(const RunLayout& run, const DatasetSpec& d, const ModelSets& model_sets) {
   const std::string where = "run " + run.name + ", dataset '" + d.path + "'";
-  for (const std::string& part : detail::split_path(d.path)) check_name(part, where + ": path part");
+  for (const std::string& part : detail::split_path(d.path))
+    check_name(part, where + ": path part");
   if (d.path == "progress") throw StoreError(where + ": 'progress' is reserved");
   if (d.cols == 0) {
     if (!d.set_family.empty()) throw StoreError(where + ": set_family given for a 1-D dataset");
@@ -176,7 +180,7 @@ void remove_partial(const std::string& partial) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Building the layout. Every call here is collective except the raw writes of the set tables,
+// The collective pass. Every call here is collective except the raw writes of the set tables,
 // which rank 0 makes inside a collective transfer where the other ranks select nothing.
 
 Handle make_group(hid_t loc, const std::string& name, const std::string& where) {
@@ -237,21 +241,21 @@ void write_names(hid_t group, const SetTable& t, int rank, const std::string& wh
   check(H5Tset_strpad(type, H5T_STR_NULLPAD), what);
   check(H5Tset_cset(type, H5T_CSET_UTF8), what);
   std::string packed(width * t.names.size(), '\0');
-  for (size_t i = 0; i < t.names.size(); ++i) packed.replace(i * width, t.names[i].size(), t.names[i]);
+  for (size_t i = 0; i < t.names.size(); ++i)
+    packed.replace(i * width, t.names[i].size(), t.names[i]);
   Handle dcpl = early_dcpl(type, nullptr, what);
   Handle ds = make_dataset(group, "name", type, {t.names.size()}, dcpl, what);
   write_on_root(ds, type, t.names.size(), packed.data(), rank, what);
   describe(ds, "", "name of each symmetry set (one per column of the family's datasets)", where);
 }
 
-Handle write_int_column(hid_t group, const std::string& name, const std::vector<std::int64_t>& v,
-                        const std::string& description, int rank, const std::string& where) {
+void write_int_column(hid_t group, const std::string& name, const std::vector<std::int64_t>& v,
+                      const std::string& description, int rank, const std::string& where) {
   const std::string what = where + ": cannot write " + name;
   Handle dcpl = early_dcpl(H5T_NATIVE_INT64, nullptr, what);
   Handle ds = make_dataset(group, name, H5T_STD_I64LE, {v.size()}, dcpl, what);
   write_on_root(ds, H5T_NATIVE_INT64, v.size(), v.data(), rank, what);
   describe(ds, "", description, where);
-  return ds;
 }
 
 void write_set_table(hid_t sets, const SetTable& t, int rank, const std::string& where) {
@@ -259,9 +263,8 @@ void write_set_table(hid_t sets, const SetTable& t, int rank, const std::string&
   Handle group = make_group(sets, t.family, where);
   write_names(group, t, rank, here);
   write_int_column(group, "layer", t.layer, "index of the layer that owns each set", rank, here);
-  Handle index = write_int_column(group, "set_index", t.index,
-                                  "column, channel or unit of each set within its layer", rank, here);
-  check(H5DSset_scale(index, "set"), here + ": cannot make set_index a dimension scale");
+  write_int_column(group, "set_index", t.index,
+                   "column, channel or unit of each set within its layer", rank, here);
 }
 
 void write_models(hid_t file, const ModelSets& model_sets, int rank, const std::string& path) {
@@ -288,27 +291,7 @@ void make_progress(hid_t run_group, const std::string& where) {
            where);
 }
 
-void attach_scales(const RunLayout& run, const std::vector<Handle>& datasets, hid_t file,
-                   const std::string& where) {
-  size_t step_i = 0;
-  while (run.datasets[step_i].path != "step") ++step_i;
-  const hid_t step = datasets[step_i];
-  check(H5DSset_scale(step, "step"), where + ": cannot make step a dimension scale");
-  for (size_t i = 0; i < datasets.size(); ++i) {
-    if (i == step_i) continue;
-    const DatasetSpec& d = run.datasets[i];
-    const std::string what = where + ": cannot attach dimension scales to " + d.path;
-    check(H5DSattach_scale(datasets[i], step, 0), what);
-    check(H5DSset_label(datasets[i], 0, "step"), what);
-    if (d.cols == 0) continue;
-    const std::string index_path = "/models/" + run.model + "/sets/" + d.set_family + "/set_index";
-    Handle index = detail::check_dataset(H5Dopen2(file, index_path.c_str(), H5P_DEFAULT), what);
-    check(H5DSattach_scale(datasets[i], index, 1), what);
-    check(H5DSset_label(datasets[i], 1, "set"), what);
-  }
-}
-
-void write_run(hid_t runs_group, hid_t file, const RunLayout& run, const std::string& path) {
+void write_run(hid_t runs_group, const RunLayout& run, const std::string& path) {
   const std::string where = path + ": /runs/" + run.name;
   Handle group = make_group(runs_group, run.name, path);
   for (const auto& [name, value] : run.attrs)
@@ -316,18 +299,65 @@ void write_run(hid_t runs_group, hid_t file, const RunLayout& run, const std::st
   detail::write_string_attr(group, "model", run.model, where);
 
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  std::vector<Handle> datasets;
-  datasets.reserve(run.datasets.size());
   for (const DatasetSpec& d : run.datasets) {
     const std::string what = where + ": cannot create dataset " + d.path;
     std::vector<hsize_t> dims{run.rows};
     if (d.cols > 0) dims.push_back(d.cols);
     Handle dcpl = early_dcpl(H5T_NATIVE_DOUBLE, &nan, what);  // NaN marks rows never written
-    datasets.push_back(make_dataset(group, d.path, H5T_IEEE_F64LE, dims, dcpl, what));
-    describe(datasets.back(), d.units, d.description, where + "/" + d.path);
+    Handle ds = make_dataset(group, d.path, H5T_IEEE_F64LE, dims, dcpl, what);
+    describe(ds, d.units, d.description, where + "/" + d.path);
   }
   make_progress(group, where);
-  attach_scales(run, datasets, file, where);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dimension scales, attached by rank 0 alone on the closed-and-reopened .partial file.
+// Why not collectively: every attachment rewrites the scale's REFERENCE_LIST attribute, and a
+// set_index shared by all runs of a model outgrows 64 KiB after ~4000 attachments (e.g. 300 runs
+// x 15 datasets). Parallel HDF5 1.10.8 then keeps the attribute as a "huge" fractal-heap object
+// and corrupts it (measured with 2 ranks: rank 0 fails to decode it, rank 1 hangs). Serial HDF5
+// handles it, and is also much faster here since each attachment is a read-modify-write.
+
+Handle open_dataset(hid_t file, const std::string& path, const std::string& what) {
+  return detail::check_dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT),
+                               what + ": cannot open " + path);
+}
+
+void attach_run_scales(hid_t file, const RunLayout& run, const std::string& path) {
+  const std::string base = "/runs/" + run.name + "/";
+  const std::string where = path + ": " + base;
+  Handle step = open_dataset(file, base + "step", where);
+  check(H5DSset_scale(step, "step"), where + "step: cannot make it a dimension scale");
+  for (const DatasetSpec& d : run.datasets) {
+    if (d.path == "step") continue;
+    const std::string what = where + d.path + ": cannot attach dimension scales";
+    Handle ds = open_dataset(file, base + d.path, where);
+    check(H5DSattach_scale(ds, step, 0), what);
+    check(H5DSset_label(ds, 0, "step"), what);
+    if (d.cols == 0) continue;
+    const std::string index_path = "/models/" + run.model + "/sets/" + d.set_family + "/set_index";
+    Handle index = open_dataset(file, index_path, where);
+    check(H5DSattach_scale(ds, index, 1), what);
+    check(H5DSset_label(ds, 1, "set"), what);
+  }
+}
+
+void attach_scales(const std::string& path, const std::string& partial, const ModelSets& model_sets,
+                   const std::vector<RunLayout>& runs) {
+  const std::string what = path + ": cannot set up file access";
+  Handle fapl = detail::check_plist(H5Pcreate(H5P_FILE_ACCESS), what);
+  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), what);  // as in mpio_fapl
+  Handle file = detail::check_file(H5Fopen(partial.c_str(), H5F_ACC_RDWR, fapl),
+                                   path + ": cannot reopen " + partial);
+  for (const auto& [model, tables] : model_sets)
+    for (const SetTable& t : tables) {
+      const std::string index_path = "/models/" + model + "/sets/" + t.family + "/set_index";
+      Handle index = open_dataset(file, index_path, path);
+      check(H5DSset_scale(index, "set"),
+            path + ": " + index_path + ": cannot make it a dimension scale");
+    }
+  for (const RunLayout& run : runs) attach_run_scales(file, run, path);
+  check(H5Fclose(file.release()), path + ": cannot close " + partial);
 }
 
 void build(hid_t file, const std::string& path, const Attrs& file_attrs,
@@ -337,11 +367,11 @@ void build(hid_t file, const std::string& path, const Attrs& file_attrs,
   for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
   write_models(file, model_sets, rank, path);
   Handle runs_group = make_group(file, "runs", path);
-  for (const RunLayout& run : runs) write_run(runs_group, file, run, path);
+  for (const RunLayout& run : runs) write_run(runs_group, run, path);
 }
 
-// Creates and fills "<path>.partial"; returns this rank's error ("" on success). The file is
-// closed (collectively) before returning, on success and on failure alike.
+// Creates and fills "<path>.partial" collectively, without dimension scales; returns this
+// rank's error ("" on success). The file is closed (collectively) on success and failure alike.
 std::string build_partial(const std::string& path, const std::string& partial, MPI_Comm comm,
                           const Attrs& file_attrs, const ModelSets& model_sets,
                           const std::vector<RunLayout>& runs, int rank) {
@@ -351,6 +381,16 @@ std::string build_partial(const std::string& path, const std::string& partial, M
                                      path + ": cannot create " + partial);
     build(file, path, file_attrs, model_sets, runs, rank);
     check(H5Fclose(file.release()), path + ": cannot close " + partial);
+    return "";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+std::string serial_attach(const std::string& path, const std::string& partial,
+                          const ModelSets& model_sets, const std::vector<RunLayout>& runs) {
+  try {
+    attach_scales(path, partial, model_sets, runs);
     return "";
   } catch (const std::exception& e) {
     return e.what();
@@ -377,8 +417,10 @@ Store Store::create(const std::string& path, MPI_Comm comm, const Attrs& file_at
   throw_if(bcast_string(comm, rank == 0 ? create_problem(path) : ""));
 
   const std::string partial = path + ".partial";
-  const std::string error =
+  std::string error =
       first_error(comm, build_partial(path, partial, comm, file_attrs, model_sets, runs, rank));
+  if (error.empty())  // the other ranks wait in the broadcast while rank 0 attaches the scales
+    error = bcast_string(comm, rank == 0 ? serial_attach(path, partial, model_sets, runs) : "");
   if (!error.empty()) {
     if (rank == 0) remove_partial(partial);
     throw StoreError(error);
