@@ -1,9 +1,10 @@
 // nmech: the one command line. Exit codes (DESIGN.md): 0 complete, 1 internal error,
-// 2 bad input (config, data, store), 3 stopped by signal with a checkpoint.
+// 2 bad input (config, data, store), 3 stopped by signal with a checkpoint, 4 verify: a set fails.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -13,6 +14,9 @@
 #include "nmech/data/dataset.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/train/trainer.hpp"
+#include "nmech/util/allocator.hpp"
+#include "plan_cmd.hpp"
+#include "verify_cmd.hpp"
 
 namespace {
 
@@ -26,6 +30,13 @@ struct RunArgs {
   std::string output;
   bool overwrite = false;
 };
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
 
 void print_errors(const std::string& path, const train::RunOutcome& out) {
   std::printf("store: %s\n", path.c_str());
@@ -55,6 +66,7 @@ int cmd_run(const RunArgs& a) {
   train::Trainer trainer(cfg, data);
   const store::Attrs file_attrs = {{"nmech_version", std::string(NMECH_VERSION)},
                                    {"git_commit", std::string(NMECH_GIT_COMMIT)},
+                                   {"created_utc", utc_now()},
                                    {"config", config::to_toml(cfg)},
                                    {"config_sha256", config::sha256_hex(config::to_toml(cfg))}};
   auto st = store::Store::create(path, MPI_COMM_WORLD, file_attrs,
@@ -82,6 +94,7 @@ int cmd_status(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  nmech::util::keep_freed_memory();
   MPI_Init(&argc, &argv);
   int code = kOk;
   {
@@ -97,10 +110,16 @@ int main(int argc, char** argv) {
     std::string status_path;
     auto* status = app.add_subcommand("status", "per-run status of a store");
     status->add_option("store", status_path, "store path")->required();
+    nmech::apps::PlanArgs pa;
+    auto* plan = nmech::apps::add_plan_command(app, pa);
+    nmech::apps::VerifyArgs va;
+    auto* verify = nmech::apps::add_verify_command(app, va);
     try {
       app.parse(argc, argv);
       if (*run) code = cmd_run(ra);
       if (*status) code = cmd_status(status_path);
+      if (*plan) code = nmech::apps::cmd_plan(pa);
+      if (*verify) code = nmech::apps::cmd_verify(va);
     } catch (const CLI::ParseError& e) {
       code = app.exit(e) == 0 ? kOk : kBadInput;
     } catch (const config::ConfigError& e) {

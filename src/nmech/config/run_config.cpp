@@ -215,18 +215,21 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 
 // A typo (edit distance <= 2) gets one suggestion; anything further off gets the whole list. The
-// distance must also be below the key's length, or "x" would suggest "lr".
-std::string unknown_key(std::string_view key) {
-  const Field* best = nullptr;
-  std::size_t best_d = std::min<std::size_t>(3, key.size());
-  for (const Field& f : kFields) {
-    std::size_t d = edit_distance(key, f.key);
-    if (d < best_d) best = &f, best_d = d;
-  }
-  if (best) return "unknown key (did you mean " + quoted(best->key) + "?)";
+// distance must also be below the key's length, or "x" would suggest "lr". `extra_keys` are the
+// keys of a config that embeds the run keys (a sweep's seeds, ranks_per_run).
+std::string unknown_key(std::string_view key, const std::vector<std::string>& extra_keys = {}) {
   std::vector<std::string_view> keys;
   for (const Field& f : kFields) keys.push_back(f.key);
+  keys.insert(keys.end(), extra_keys.begin(), extra_keys.end());
+  std::string_view best;
+  std::size_t best_d = std::min<std::size_t>(3, key.size());
+  for (auto k : keys) {
+    std::size_t d = edit_distance(key, k);
+    if (d < best_d) best = k, best_d = d;
+  }
+  if (!best.empty()) return "unknown key (did you mean " + quoted(best) + "?)";
   std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());  // an extra key may be a run key
   std::string list;
   for (auto k : keys) list += (list.empty() ? "" : ", ") + std::string(k);
   return "unknown key (known keys: " + list + ")";
@@ -331,11 +334,15 @@ struct Format {
 // so that rules checked at the end still point at the line to fix.
 class Builder {
  public:
-  explicit Builder(std::string origin) : origin_(std::move(origin)) {}
+  explicit Builder(std::string origin, std::vector<std::string> extra_keys = {})
+      : origin_(std::move(origin)), extra_keys_(std::move(extra_keys)) {}
+  // A finished config and its origins, to check the rules between keys (check_run_keys).
+  Builder(std::string origin, const RunConfig& cfg, const KeyOrigins& where)
+      : origin_(std::move(origin)), cfg_(cfg), where_(where) {}
 
   void set(std::string_view key, const toml::node& node, const std::string& where) {
     const Field* f = find_field(key);
-    if (!f) fail(where, key, unknown_key(key));
+    if (!f) fail(where, key, unknown_key(key, extra_keys_));
     std::string err = std::visit(Assign{cfg_, node}, f->member);
     if (err.empty() && f->check) err = f->check(cfg_);
     if (!err.empty()) fail(where, key, err);
@@ -353,11 +360,13 @@ class Builder {
   }
 
   const RunConfig& cfg() const { return cfg_; }
+  const KeyOrigins& origins() const { return where_; }
 
  private:
   std::string origin_;
+  std::vector<std::string> extra_keys_;
   RunConfig cfg_;
-  std::map<std::string, std::string> where_;
+  KeyOrigins where_;
 };
 
 toml::table parse_toml(const std::string& text, const std::string& origin) {
@@ -371,8 +380,9 @@ toml::table parse_toml(const std::string& text, const std::string& origin) {
 }
 
 // Keys in the order they appear in the file (toml::table iterates sorted), so the first error
-// reported is the first one a reader meets.
-void apply_file(Builder& b, const toml::table& table, const std::string& origin) {
+// reported is the first one a reader meets. Keys in `skip` belong to an embedding config.
+void apply_file(Builder& b, const toml::table& table, const std::string& origin,
+                const std::vector<std::string>& skip = {}) {
   std::vector<std::pair<const toml::key*, const toml::node*>> entries;
   for (auto&& [key, node] : table) entries.emplace_back(&key, &node);
   std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
@@ -381,6 +391,7 @@ void apply_file(Builder& b, const toml::table& table, const std::string& origin)
     return a.line != c.line ? a.line < c.line : a.column < c.column;
   });
   for (const auto& [key, node] : entries) {
+    if (std::find(skip.begin(), skip.end(), key->str()) != skip.end()) continue;
     b.set(key->str(), *node, origin + ":" + std::to_string(key->source().begin.line));
   }
 }
@@ -469,6 +480,28 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& orig
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {
   return parse_run_config(read_file(path), path, overrides);
 }
+
+RunConfig parse_run_keys(const std::string& toml_text, const std::string& origin,
+                         const std::vector<std::string>& own_keys, KeyOrigins& where) {
+  Builder b(origin, own_keys);
+  apply_file(b, parse_toml(toml_text, origin), origin, own_keys);
+  where = b.origins();
+  return b.cfg();
+}
+
+std::string check_run_key(const RunConfig& cfg, const std::string& key) {
+  const Field* f = find_field(key);
+  if (!f) return unknown_key(key);
+  return f->check ? f->check(cfg) : "";
+}
+
+void check_run_keys(const RunConfig& cfg, const std::string& origin, const KeyOrigins& where) {
+  check_cross_keys(Builder(origin, cfg, where));
+}
+
+std::string read_config_file(const std::string& path) { return read_file(path); }
+
+std::string name_number(double v) { return short_num(v); }
 
 std::string to_toml(const RunConfig& cfg) {
   std::vector<const Field*> fields;

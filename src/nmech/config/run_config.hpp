@@ -2,6 +2,7 @@
 // One training run's settings: TOML → validated RunConfig. Torch-free.
 // Every error is a ConfigError whose message names the file, line and key.
 #include <cstdint>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -57,5 +58,24 @@ std::string to_toml(const RunConfig& cfg);
 std::string short_name(const RunConfig& cfg);
 // SHA-256 hex of a text (for config hashes).
 std::string sha256_hex(const std::string& text);
+
+// ---- Shared with configs that embed run keys (sweep_config.cpp); a run config needs none of it.
+
+// Where each key was set: "file:line" (or "--set k=v"); keys absent here kept their default.
+using KeyOrigins = std::map<std::string, std::string>;
+// Reads a document's keys as a run config file does (same types, ranges and messages), except
+// `own_keys`, which the embedding config reads itself; those also join the unknown-key hint.
+// Rules between keys are not checked: call check_run_keys once the caller's values are in.
+RunConfig parse_run_keys(const std::string& toml_text, const std::string& origin,
+                         const std::vector<std::string>& own_keys, KeyOrigins& where);
+// What is wrong with cfg's value of one run key ("" when fine): the range check of a file line.
+std::string check_run_key(const RunConfig& cfg, const std::string& key);
+// The rules between keys (nesterov needs momentum, ...) that parse_run_config checks last; an
+// error names where[key], or `origin` for a key left at its default.
+void check_run_keys(const RunConfig& cfg, const std::string& origin, const KeyOrigins& where);
+// A config file's text; ConfigError "<path>: cannot read: <reason>".
+std::string read_config_file(const std::string& path);
+// A number as short_name shows it: %g (6 significant digits) with a tidy exponent (5e-5, not 5e-05).
+std::string name_number(double v);
 
 }  // namespace nmech::config

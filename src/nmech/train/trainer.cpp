@@ -134,6 +134,26 @@ void flush(trace::Tracer& tracer, store::Store& st, const std::string& run, stor
 
 }  // namespace
 
+double Trainer::step(std::int64_t k, bool trace) {
+  State& s = *s_;
+  auto batch = data::make_batch(*s.data, s.loader->next(s.cfg.batch_size), s.cfg.input_size, s.dtype);
+  s.sgd->zero_grad();
+  auto logits = s.net->forward(batch.images);
+  auto loss = s.net->loss(logits, batch.labels);
+  loss.backward();
+  const double loss_v = loss.item<double>();
+  if (!trace) {
+    s.sgd->step();
+    return loss_v;
+  }
+  const double acc = logits.argmax(1).eq(batch.labels).to(torch::kDouble).mean().item<double>();
+  s.tracer->before_step(k, loss_v, acc);
+  if (s.tracer->non_finite()) return loss_v;  // diverged: the update is not taken
+  s.sgd->step();
+  s.tracer->after_step(k, s.sgd->buffers(), s.sgd->updates());
+  return loss_v;
+}
+
 RunOutcome Trainer::run(store::Store& st, const std::string& run_name) {
   State& s = *s_;
   RunOutcome out;
@@ -142,22 +162,12 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name) {
   prog.heartbeat_utc = now_utc();
   st.commit(run_name, prog);
   for (std::int64_t k = 0; k < s.cfg.steps; ++k) {
-    auto batch = data::make_batch(*s.data, s.loader->next(s.cfg.batch_size), s.cfg.input_size, s.dtype);
-    s.sgd->zero_grad();
-    auto logits = s.net->forward(batch.images);
-    auto loss = s.net->loss(logits, batch.labels);
-    loss.backward();
-    const double loss_v = loss.item<double>();
-    const double acc = logits.argmax(1).eq(batch.labels).to(torch::kDouble).mean().item<double>();
-    s.tracer->before_step(k, loss_v, acc);
-    out.last_loss = loss_v;
+    out.last_loss = step(k);
     if (s.tracer->non_finite()) {
       out.status = store::Status::diverged;
       out.diverged_at = k;
       break;
     }
-    s.sgd->step();
-    s.tracer->after_step(k, s.sgd->buffers(), s.sgd->updates());
     out.steps_done = k + 1;
     prog.last_step = k;
     if (s.tracer->buffered_rows() >= kFlushRows) flush(*s.tracer, st, run_name, prog);

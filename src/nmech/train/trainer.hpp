@@ -47,6 +47,11 @@ class Trainer {
   // Stops early, marking the run diverged, on a non-finite loss or parameter.
   RunOutcome run(store::Store& store, const std::string& run_name);
 
+  // One training step k: batch, forward, backward, tracer reads, update. Returns the loss.
+  // Without trace the tracer is skipped (benchmarks). A non-finite loss or parameter leaves
+  // the parameters un-updated and tracer().non_finite() true.
+  double step(std::int64_t k, bool trace = true);
+
   // Pieces exposed for tests (e.g. perturbing the initial parameters).
   struct State;
   State& state();

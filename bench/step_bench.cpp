@@ -1,0 +1,50 @@
+// Training-step benchmark (issue 2): VGG-16-BN width 1/8, batch 128, 32×32, one thread,
+// Fashion-MNIST; median step time with the tracer on or off, and peak RSS of the process.
+// One mode per process so peak memory is that mode's own: run it twice (bench/run.sh).
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "nmech/config/run_config.hpp"
+#include "nmech/train/trainer.hpp"
+#include "nmech/train/trainer_state.hpp"
+#include "nmech/util/allocator.hpp"
+
+using namespace nmech;
+
+int main(int argc, char** argv) {
+  util::keep_freed_memory();
+  bool trace = true;
+  int steps = 60, warmup = 5;
+  std::string dtype = "float32";
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--no-trace")) trace = false;
+    if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--dtype") && i + 1 < argc) dtype = argv[++i];
+  }
+  auto cfg = config::parse_run_config("", "<bench>", {"dtype=\"" + dtype + "\"", "steps=" + std::to_string(steps + warmup)});
+  auto data = train::load_dataset(cfg, "<bench>");
+  train::Trainer trainer(cfg, data);
+  auto& s = trainer.state();
+  std::vector<double> ms;
+  for (int k = 0; k < steps + warmup; ++k) {
+    const auto t0 = std::chrono::steady_clock::now();
+    trainer.step(k, trace);
+    if (trace) s.tracer->take_rows();  // rows would go to the store; drop them here
+    const auto t1 = std::chrono::steady_clock::now();
+    if (k >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("{\"impl\": \"cpp\", \"trace\": %s, \"dtype\": \"%s\", \"steps\": %d, \"median_ms\": %.3f, "
+              "\"p10_ms\": %.3f, \"p90_ms\": %.3f, \"peak_rss_mb\": %.1f, \"threads\": %d}\n",
+              trace ? "true" : "false", dtype.c_str(), steps, ms[ms.size() / 2], ms[ms.size() / 10],
+              ms[ms.size() * 9 / 10], ru.ru_maxrss / 1024.0, torch::get_num_threads());
+  return 0;
+}

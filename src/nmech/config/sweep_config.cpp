@@ -1,0 +1,571 @@
+// TOML → validated SweepConfig → one RunConfig per grid point, names, canonical TOML and hash.
+// Design: the run keys of a sweep file are read by the run config's own code (parse_run_keys,
+// check_run_key, check_run_keys), so a key means and checks exactly what it does in a run file;
+// this file reads only the axes, seeds and ranks_per_run.
+#include "nmech/config/sweep_config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+namespace nmech::config {
+namespace {
+
+// Grids larger than this are almost surely a typo (num = 1e6) and would make a store with as
+// many groups; refuse them before allocating anything.
+constexpr std::int64_t kMaxRuns = 100000;
+
+const char* const kAxes = "lr, batch_size, weight_decay, momentum and seeds";
+
+// ---------------------------------------------------------------- messages and numbers
+// (the same conventions as run_config.cpp: one line, exact numbers)
+
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c != 0x7f) {
+      out += ch;
+      continue;
+    }
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += c == '\n' ? "\\n" : c == '\r' ? "\\r" : buf;
+  }
+  return out;
+}
+
+[[noreturn]] void fail(const std::string& where, std::string_view key, const std::string& what) {
+  throw ConfigError(one_line(where + ": key '" + std::string(key) + "': " + what));
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// Shortest text that reads back as the same double.
+std::string exact(double v) {
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
+// A TOML float literal (values here are finite): "1" would read back as an integer.
+std::string toml_float(double v) {
+  std::string s = exact(v);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string type_words(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    default: return "a date or time";
+  }
+}
+
+std::string line_of(const std::string& origin, const toml::source_region& r) {
+  return origin + ":" + std::to_string(r.begin.line);
+}
+
+// ---------------------------------------------------------------- reading values
+// Each returns what is wrong ("" when fine), worded as run_config.cpp words it.
+
+// Integers are fine where a float is expected ("lr = [1, 0.5]").
+std::string read_number(const toml::node& n, double& out) {
+  if (auto i = n.as_integer()) {
+    out = static_cast<double>(i->get());
+  } else if (auto f = n.as_floating_point()) {
+    out = f->get();
+  } else {
+    return "expected a number, got " + type_words(n);
+  }
+  return std::isfinite(out) ? "" : "must be a finite number";
+}
+
+// A whole float is fine where an integer is expected ("batch_size = [64.0]"); 12.5 is refused.
+std::string read_integer(const toml::node& n, std::int64_t& out) {
+  if (auto i = n.as_integer()) {
+    out = i->get();
+    return "";
+  }
+  auto f = n.as_floating_point();
+  if (!f) return "expected an integer, got " + type_words(n);
+  double v = f->get();
+  if (!std::isfinite(v) || v != std::trunc(v)) return "expected an integer, got " + toml_float(v);
+  if (v < -9.223372036854775808e18 || v >= 9.223372036854775808e18) return "is out of range";
+  out = static_cast<std::int64_t>(v);
+  return "";
+}
+
+// ---------------------------------------------------------------- axes
+
+// One value of an axis, with where it was written and how an error names it. Integer axes keep
+// the exact integer too: a double would round seeds above 2^53.
+struct Point {
+  double value = 0;
+  std::int64_t integer = 0;
+  std::string where;
+  std::string label;  // "" for a scalar (errors read as in a run config), else "element 2", ...
+};
+
+std::string read_value(const toml::node& n, bool integer, Point& p) {
+  if (!integer) return read_number(n, p.value);
+  std::string err = read_integer(n, p.integer);
+  p.value = static_cast<double>(p.integer);
+  return err;
+}
+
+struct Range {
+  bool log = false;
+  double lo = 0, hi = 0;
+  std::int64_t num = 0;
+};
+
+std::pair<double, double> read_bounds(const toml::node& n, const char* kind, const std::string& where,
+                                      std::string_view key) {
+  const std::string what = quoted(kind) + " must be [low, high], two numbers";
+  const toml::array* a = n.as_array();
+  if (!a || a->size() != 2) fail(where, key, what);
+  double b[2] = {0, 0};
+  for (std::size_t i = 0; i < 2; ++i) {
+    std::string err = read_number(*a->get(i), b[i]);
+    if (!err.empty()) fail(where, key, what + "; bound " + std::to_string(i + 1) + ": " + err);
+  }
+  return {b[0], b[1]};
+}
+
+Range read_range(const toml::table& t, const std::string& where, std::string_view key) {
+  for (auto&& [k, v] : t) {
+    if (k != "log" && k != "linear" && k != "num")
+      fail(where, key, "unknown range key " + quoted(k.str()) +
+                           " (a range is { log = [low, high], num = N } or { linear = [low, high], num = N })");
+  }
+  Range r;
+  r.log = t.contains("log");
+  if (r.log == t.contains("linear"))
+    fail(where, key, r.log ? "a range takes 'log' or 'linear', not both"
+                           : "a range needs 'log' or 'linear' = [low, high], and 'num'");
+  const char* kind = r.log ? "log" : "linear";
+  std::tie(r.lo, r.hi) = read_bounds(*t.get(kind), kind, where, key);
+  if (!t.contains("num")) fail(where, key, "a range needs 'num', the number of points");
+  std::string err = read_integer(*t.get("num"), r.num);
+  if (!err.empty()) fail(where, key, "num: " + err);
+  if (r.num < 1) fail(where, key, "num must be >= 1, got " + std::to_string(r.num));
+  if (r.num > kMaxRuns) fail(where, key, "num must be <= " + std::to_string(kMaxRuns));
+  if (r.log && (r.lo <= 0 || r.hi <= 0))
+    fail(where, key, "log range bounds must be > 0, got " + exact(r.lo <= 0 ? r.lo : r.hi));
+  return r;
+}
+
+// Evenly spaced points, the bounds exact. Log spacing is done in powers of ten so that decades
+// land on round numbers (1e-3 … 1e-1, num 5: 1e-2 is exactly 0.01). num = 1 gives the low bound.
+std::vector<double> range_values(const Range& r) {
+  std::vector<double> v(static_cast<std::size_t>(r.num));
+  const double a = r.log ? std::log10(r.lo) : r.lo;
+  const double b = r.log ? std::log10(r.hi) : r.hi;
+  for (std::int64_t i = 0; i < r.num; ++i) {
+    const double x = r.num == 1 ? a : a + (b - a) * static_cast<double>(i) / static_cast<double>(r.num - 1);
+    v[static_cast<std::size_t>(i)] = r.log ? std::pow(10.0, x) : x;
+  }
+  v.front() = r.lo;
+  if (r.num > 1) v.back() = r.hi;
+  return v;
+}
+
+// Where a key was written: the line of a list element (lists may span lines), else the key's.
+struct At {
+  std::string origin;  // the file
+  std::string where;   // "file:line" of the key
+  std::string of(const toml::node& n) const {
+    return n.source().begin.line > 0 ? line_of(origin, n.source()) : where;
+  }
+};
+
+std::vector<Point> range_points(const toml::table& t, const std::string& where, std::string_view key,
+                                bool integer) {
+  std::vector<Point> pts;
+  for (double v : range_values(read_range(t, where, key))) {
+    // Integer axes (batch_size) take the nearest integer of each point.
+    if (integer && std::fabs(v) >= 9.2e18) fail(where, key, "range bound is out of range");
+    const double x = integer ? std::round(v) : v;
+    pts.push_back({x, static_cast<std::int64_t>(x), where, "range point " + std::to_string(pts.size() + 1)});
+  }
+  return pts;
+}
+
+// An axis as scalar, list or (if `ranges`) range table.
+std::vector<Point> read_axis(const toml::node& n, const At& at, std::string_view key, bool integer,
+                             bool ranges) {
+  const std::string& where = at.where;
+  if (auto t = n.as_table(); t && ranges) return range_points(*t, where, key, integer);
+  if (auto a = n.as_array()) {
+    if (a->empty()) fail(where, key, "empty list (give at least one value)");
+    std::vector<Point> pts;
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      const toml::node& e = *a->get(i);
+      const std::string label = "element " + std::to_string(i + 1);
+      Point p{0, 0, at.of(e), label};
+      std::string err = read_value(e, integer, p);
+      if (!err.empty()) fail(p.where, key, label + ": " + err);
+      pts.push_back(p);
+    }
+    return pts;
+  }
+  if (n.is_table()) fail(where, key, "expected an integer or a list of integers, got a table");
+  Point p{0, 0, where, ""};
+  std::string err = read_value(n, integer, p);
+  if (!err.empty()) fail(where, key, err);
+  return {p};
+}
+
+// The range check a run file applies to `key`, for every point of its axis.
+template <typename T>
+std::vector<T> checked(const std::vector<Point>& pts, std::string_view key, T RunConfig::*member) {
+  std::vector<T> out;
+  for (const Point& p : pts) {
+    RunConfig probe;
+    if constexpr (std::is_integral_v<T>) {
+      probe.*member = p.integer;
+    } else {
+      probe.*member = p.value;
+    }
+    std::string err = check_run_key(probe, std::string(key));
+    if (!err.empty()) fail(p.where, key, p.label.empty() ? err : p.label + ": " + err + ", got " + exact(p.value));
+    out.push_back(probe.*member);
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> read_seeds(const toml::node& n, const At& at) {
+  std::vector<std::uint64_t> seeds;
+  for (const Point& p : read_axis(n, at, "seeds", /*integer=*/true, /*ranges=*/false)) {
+    if (p.integer < 0) fail(p.where, "seeds", (p.label.empty() ? "" : p.label + ": ") + "must be >= 0");
+    seeds.push_back(static_cast<std::uint64_t>(p.integer));
+  }
+  return seeds;
+}
+
+std::int64_t read_ranks_per_run(const toml::node& n, const std::string& where) {
+  std::int64_t r = 0;
+  std::string err = read_integer(n, r);
+  if (err.empty() && r < 1) err = "must be >= 1, got " + std::to_string(r);
+  if (!err.empty()) fail(where, "ranks_per_run", err);
+  return r;
+}
+
+// ---------------------------------------------------------------- the file
+
+std::optional<toml::table> try_parse(const std::string& text, const std::string& origin) {
+  try {
+    return toml::parse(text, origin);
+  } catch (const toml::parse_error&) {
+    return std::nullopt;  // parse_run_keys reports it, with line and column
+  }
+}
+
+struct Entry {
+  std::string key;
+  const toml::node* node;
+  At at;
+};
+
+// Keys in the order they appear in the file, so the first error is the first a reader meets.
+std::vector<Entry> in_file_order(const toml::table& t, const std::string& origin) {
+  std::vector<std::pair<const toml::key*, const toml::node*>> e;
+  for (auto&& [k, n] : t) e.emplace_back(&k, &n);
+  std::sort(e.begin(), e.end(), [](const auto& x, const auto& y) {
+    const auto& a = x.first->source().begin;
+    const auto& b = y.first->source().begin;
+    return a.line != b.line ? a.line < b.line : a.column < b.column;
+  });
+  std::vector<Entry> out;
+  for (auto& [k, n] : e) out.push_back({std::string(k->str()), n, At{origin, line_of(origin, k->source())}});
+  return out;
+}
+
+bool is_sweep_key(const std::string& k) {
+  const auto& keys = sweep_keys();
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+// A list where a run key takes one value is a grid the sweep cannot run: say which keys can.
+// (A key's default always passes its check, so check_run_key on defaults only reports unknown keys.)
+void refuse_run_key_lists(const toml::table& doc, const std::string& origin) {
+  for (const Entry& e : in_file_order(doc, origin)) {
+    const std::string& key = e.key;
+    if (is_sweep_key(key) || !(e.node->is_array() || e.node->is_table())) continue;
+    const std::string& where = e.at.where;
+    std::string unknown = check_run_key(RunConfig{}, key);
+    if (!unknown.empty()) fail(where, key, unknown);
+    if (key == "seed") fail(where, key, "takes one seed; a list of seeds is 'seeds = [...]'");
+    fail(where, key, "takes one value in a sweep; only " + std::string(kAxes) + " may be lists");
+  }
+}
+
+void read_sweep_key(SweepConfig& s, const Entry& e) {
+  const std::string& key = e.key;
+  const toml::node& n = *e.node;
+  s.where[key] = e.at.where;
+  if (key == "lr") s.lr = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::lr);
+  if (key == "weight_decay")
+    s.weight_decay = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::weight_decay);
+  if (key == "momentum")
+    s.momentum = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::momentum);
+  if (key == "batch_size")
+    s.batch_size = checked(read_axis(n, e.at, key, true, true), key, &RunConfig::batch_size);
+  if (key == "seeds") s.seeds = read_seeds(n, e.at);
+  if (key == "ranks_per_run") s.ranks_per_run = read_ranks_per_run(n, e.at.where);
+}
+
+// seeds defaults to [seed]; giving both is ambiguous.
+void resolve_seeds(SweepConfig& s) {
+  auto seeds = s.where.find("seeds");
+  auto seed = s.where.find("seed");
+  if (seeds != s.where.end() && seed != s.where.end())
+    fail(seeds->second, "seeds", "conflicts with 'seed' (" + seed->second + "); give the seeds here only");
+  if (seeds == s.where.end()) {
+    s.seeds = {s.base.seed};
+    if (seed != s.where.end()) s.where["seeds"] = seed->second;
+  }
+}
+
+// ---------------------------------------------------------------- expansion
+
+std::string where_of(const SweepConfig& s, const std::string& key) {
+  auto it = s.where.find(key);
+  return it == s.where.end() ? s.origin : it->second;
+}
+
+// Axes built by hand (not parsed) still get the file's checks: non-empty, no repeats.
+template <typename T>
+void check_axis(const SweepConfig& s, const std::string& key, const std::vector<T>& v) {
+  if (v.empty()) fail(where_of(s, key), key, "empty list (give at least one value)");
+  std::set<T> seen;
+  for (const T& x : v) {
+    if (seen.insert(x).second) continue;
+    std::string text;
+    if constexpr (std::is_integral_v<T>) {
+      text = std::to_string(x);
+    } else {
+      text = exact(x);
+    }
+    fail(where_of(s, key), key, "value " + text + " appears twice (a grid point would run twice)");
+  }
+}
+
+void check_grid(const SweepConfig& s) {
+  check_axis(s, "lr", s.lr);
+  check_axis(s, "batch_size", s.batch_size);
+  check_axis(s, "weight_decay", s.weight_decay);
+  check_axis(s, "momentum", s.momentum);
+  check_axis(s, "seeds", s.seeds);
+  if (s.ranks_per_run < 1)
+    fail(where_of(s, "ranks_per_run"), "ranks_per_run", "must be >= 1, got " + std::to_string(s.ranks_per_run));
+  const double runs =
+      1.0 * s.lr.size() * s.batch_size.size() * s.weight_decay.size() * s.momentum.size() * s.seeds.size();
+  if (runs > kMaxRuns) {
+    char n[64];
+    std::snprintf(n, sizeof n, "%.0f", runs);
+    throw ConfigError(s.origin + ": the grid has " + n + " runs, more than " + std::to_string(kMaxRuns));
+  }
+}
+
+// Every rule a run config file gets, for one grid point.
+void check_point(const SweepConfig& s, const RunConfig& c) {
+  for (const char* key : {"lr", "batch_size", "weight_decay", "momentum", "seed"}) {
+    std::string err = check_run_key(c, key);
+    if (!err.empty()) fail(where_of(s, key == std::string("seed") ? "seeds" : key), key, err);
+  }
+  check_run_keys(c, s.origin, s.where);
+}
+
+// The shorter of the name_number text (%g) and scientific notation, so small values read as
+// powers: 5e-4 rather than 0.0005, 1e-3 rather than 0.001; 0.05 and 0.9 stay as they are.
+std::string name_value(double v) {
+  const std::string g = name_number(v);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.5e", v);  // d.ddddde±XX: 6 significant digits, like %g
+  std::string sci = buf;
+  const auto e = sci.find('e');
+  std::string mant = sci.substr(0, e);
+  mant.erase(mant.find_last_not_of('0') + 1);
+  if (mant.back() == '.') mant.pop_back();
+  std::string exp = sci.substr(e + 2);
+  exp.erase(0, std::min(exp.find_first_not_of('0'), exp.size() - 1));
+  sci = mant + "e" + (sci[e + 1] == '-' ? "-" : "") + exp;
+  return sci.size() < g.size() ? sci : g;
+}
+
+std::string varying_part(const SweepConfig& s, const RunConfig& c) {
+  std::string out;
+  auto add = [&out](const std::string& part) { out += (out.empty() ? "" : "-") + part; };
+  if (s.lr.size() > 1) add("lr" + name_value(c.lr));
+  if (s.batch_size.size() > 1) add("b" + std::to_string(c.batch_size));
+  if (s.weight_decay.size() > 1) add("wd" + name_value(c.weight_decay));
+  if (s.momentum.size() > 1) add("m" + name_value(c.momentum));
+  if (s.seeds.size() > 1) add("s" + std::to_string(c.seed));
+  return out;
+}
+
+// "<prefix>-<varying>"; a one-point grid is named by its prefix, or by the run's short_name.
+std::string run_name(const SweepConfig& s, RunConfig c) {
+  const std::string part = varying_part(s, c);
+  const std::string& prefix = s.base.name;
+  if (part.empty()) {
+    c.name.clear();
+    return prefix.empty() ? short_name(c) : prefix;
+  }
+  return prefix.empty() ? part : prefix + "-" + part;
+}
+
+// Names equal to 6 significant digits (lr 0.1 and 0.1000001) get the first 8 hex digits of their
+// config's hash, so each stays readable and the pair stays distinguishable.
+void name_runs(const SweepConfig& s, std::vector<RunSpec>& runs) {
+  std::map<std::string, int> count;
+  for (RunSpec& r : runs) ++count[r.name = run_name(s, r.cfg)];
+  std::set<std::string> seen;
+  for (RunSpec& r : runs) {
+    if (count[r.name] > 1) {
+      RunConfig anonymous = r.cfg;
+      anonymous.name.clear();
+      r.name += "-" + sha256_hex(to_toml(anonymous)).substr(0, 8);
+    }
+    r.cfg.name = r.name;
+    std::string err = check_run_key(r.cfg, "name");
+    if (!err.empty()) fail(where_of(s, "name"), "name", "run name " + quoted(r.name) + ": " + err);
+    if (!seen.insert(r.name).second)
+      throw ConfigError(s.origin + ": two runs are both named " + quoted(r.name));
+  }
+}
+
+// ---------------------------------------------------------------- canonical text
+
+template <typename T>
+std::string toml_list(const std::vector<T>& v) {
+  std::string out = "[";
+  for (const T& x : v) {
+    if (out.size() > 1) out += ", ";
+    if constexpr (std::is_floating_point_v<T>) {
+      out += toml_float(x);
+    } else {
+      out += std::to_string(x);
+    }
+  }
+  return out + "]";
+}
+
+// "key = value" lines → map (keys hold no spaces; a value may hold " = ").
+std::map<std::string, std::string> key_values(const std::string& toml_text) {
+  std::map<std::string, std::string> kv;
+  std::size_t pos = 0;
+  while (pos < toml_text.size()) {
+    std::size_t end = toml_text.find('\n', pos);
+    if (end == std::string::npos) end = toml_text.size();
+    const std::string line = toml_text.substr(pos, end - pos);
+    const std::size_t eq = line.find(" = ");
+    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 3);
+    pos = end + 1;
+  }
+  return kv;
+}
+
+}  // namespace
+
+const std::vector<std::string>& sweep_keys() {
+  static const std::vector<std::string> keys = {"lr",    "batch_size",   "weight_decay", "momentum",
+                                                "seeds", "ranks_per_run"};
+  return keys;
+}
+
+SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& origin) {
+  SweepConfig s;
+  s.origin = origin;
+  const std::optional<toml::table> doc = try_parse(toml_text, origin);
+  if (doc) refuse_run_key_lists(*doc, origin);
+  s.base = parse_run_keys(toml_text, origin, sweep_keys(), s.where);  // reports syntax errors
+  if (!doc) throw ConfigError(one_line(origin + ": TOML syntax error"));  // not reached
+  for (const Entry& e : in_file_order(*doc, origin))
+    if (is_sweep_key(e.key)) read_sweep_key(s, e);
+  resolve_seeds(s);
+  s.base.lr = s.lr.front();
+  s.base.batch_size = s.batch_size.front();
+  s.base.weight_decay = s.weight_decay.front();
+  s.base.momentum = s.momentum.front();
+  s.base.seed = s.seeds.front();
+  expand(s);  // every grid point is checked now, not when the sweep reaches it
+  return s;
+}
+
+SweepConfig load_sweep_config(const std::string& path) {
+  return parse_sweep_config(read_config_file(path), path);
+}
+
+std::vector<RunSpec> expand(const SweepConfig& s) {
+  check_grid(s);
+  std::vector<RunSpec> runs;
+  for (double lr : s.lr)
+    for (std::int64_t b : s.batch_size)
+      for (double wd : s.weight_decay)
+        for (double m : s.momentum)
+          for (std::uint64_t seed : s.seeds) {
+            RunConfig c = s.base;
+            c.lr = lr, c.batch_size = b, c.weight_decay = wd, c.momentum = m, c.seed = seed;
+            check_point(s, c);
+            runs.push_back({c, ""});
+          }
+  // Longest first, so the last runs handed out are short and groups finish together.
+  std::stable_sort(runs.begin(), runs.end(), [](const RunSpec& a, const RunSpec& b) {
+    return 1.0 * a.cfg.steps * a.cfg.batch_size > 1.0 * b.cfg.steps * b.cfg.batch_size;
+  });
+  name_runs(s, runs);
+  return runs;
+}
+
+std::string to_toml(const SweepConfig& s) {
+  auto kv = key_values(to_toml(s.base));
+  kv.erase("seed");
+  kv["lr"] = toml_list(s.lr);
+  kv["batch_size"] = toml_list(s.batch_size);
+  kv["weight_decay"] = toml_list(s.weight_decay);
+  kv["momentum"] = toml_list(s.momentum);
+  kv["seeds"] = toml_list(s.seeds);
+  kv["ranks_per_run"] = std::to_string(s.ranks_per_run);
+  std::string out;
+  for (const auto& [k, v] : kv) out += k + " = " + v + "\n";
+  return out;
+}
+
+std::string sweep_hash(const SweepConfig& s) { return sha256_hex(to_toml(s)); }
+
+std::vector<std::string> differing_keys(const std::string& old_toml, const std::string& new_toml) {
+  const auto a = key_values(old_toml);
+  const auto b = key_values(new_toml);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    auto x = a.find(k);
+    auto y = b.find(k);
+    const std::string old_v = x == a.end() ? "(absent)" : x->second;
+    const std::string new_v = y == b.end() ? "(absent)" : y->second;
+    if (old_v != new_v) out.push_back(k + ": " + old_v + " -> " + new_v);
+  }
+  return out;
+}
+
+}  // namespace nmech::config

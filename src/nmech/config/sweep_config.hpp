@@ -1,0 +1,66 @@
+#pragma once
+// A sweep's settings: the keys of one run plus grid axes, TOML → validated SweepConfig → one
+// RunConfig per grid point. Torch-free. Errors are ConfigErrors in the run config's one-line
+// format, "<file>:<line>: key '<k>': ...".
+//
+// In the TOML, `lr`, `batch_size`, `weight_decay` and `momentum` each take a scalar (as in a
+// run), a list (`lr = [0.05, 0.1]`) or a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
+// `momentum = { linear = [0, 0.9], num = 4 }`); `seeds = [0, 1]` (default: [seed]);
+// `ranks_per_run` (default 1); `name` is a prefix of the run names. Every other key is a scalar
+// run key, read exactly as a run config file reads it.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nmech/config/run_config.hpp"
+
+namespace nmech::config {
+
+struct SweepConfig {
+  // Every run key. base.name is the prefix of the run names ("": none); base.lr, batch_size,
+  // weight_decay, momentum and seed hold the first value of their axis.
+  RunConfig base;
+  // The axes, in the order the file gives them; the grid is their product.
+  std::vector<double> lr{RunConfig{}.lr};
+  std::vector<std::int64_t> batch_size{RunConfig{}.batch_size};
+  std::vector<double> weight_decay{RunConfig{}.weight_decay};
+  std::vector<double> momentum{RunConfig{}.momentum};
+  std::vector<std::uint64_t> seeds{RunConfig{}.seed};
+  std::int64_t ranks_per_run = 1;  // ranks that train one run together (data parallel)
+  // Where the settings came from, so expand() can point at the line to fix.
+  std::string origin = "<sweep>";
+  KeyOrigins where;
+};
+
+// One run of a sweep: its resolved config (cfg.name == name) and its name in the store.
+struct RunSpec {
+  RunConfig cfg;
+  std::string name;
+};
+
+// The sweep's own keys (the rest are run keys).
+const std::vector<std::string>& sweep_keys();
+
+SweepConfig load_sweep_config(const std::string& path);
+// Same from TOML text; `origin` names the source in errors. Every grid point is validated here
+// (expand), so a config that loads also expands.
+SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& origin);
+
+// The grid product × seeds, each run validated like a run config (e.g. nesterov with a momentum
+// of 0 somewhere on the grid is an error naming nesterov), ordered longest expected first
+// (steps × batch_size, descending; ties keep grid order: lr, batch_size, weight_decay, momentum,
+// seeds, the last varying fastest). Names join the values that vary across the grid,
+// "<prefix>-lr0.1-b128-wd5e-4-m0.9-s0" (a fixed value is left out); two runs whose names would
+// collide (values equal to 6 significant digits) get a hash suffix.
+std::vector<RunSpec> expand(const SweepConfig& s);
+
+// Canonical TOML of the resolved sweep: every run key (sorted, one per line) with the axes as
+// lists, seeds and ranks_per_run. It parses back to the same sweep.
+std::string to_toml(const SweepConfig& s);
+// sha256_hex(to_toml(s)): stored in a sweep's store to refuse a different config on rerun.
+std::string sweep_hash(const SweepConfig& s);
+// The keys whose values differ between two canonical TOML texts, as "key: old -> new" lines
+// ("(absent)" for a missing key), sorted by key: what a refusal message shows.
+std::vector<std::string> differing_keys(const std::string& old_toml, const std::string& new_toml);
+
+}  // namespace nmech::config

@@ -1,0 +1,281 @@
+// The dry run of a sweep: runs, sizes, groups, launch lines. Nothing here touches the disk.
+#include "nmech/sweep/plan.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <stdexcept>
+
+#include "nmech/models/wiring.hpp"
+#include "nmech/symmetry/sets.hpp"
+#include "nmech/theory/optim_params.hpp"
+#include "nmech/trace/layout.hpp"
+
+namespace nmech::sweep {
+namespace {
+
+using config::ConfigError;
+
+std::string where_of(const config::SweepConfig& s, const std::string& key) {
+  auto it = s.where.find(key);
+  return it == s.where.end() ? s.origin : it->second;
+}
+
+// The optimizer settings the tracer sees; the same mapping as train::optim_params, which lives
+// in the torch part and so cannot be called from here.
+theory::OptimParams optim_params(const config::RunConfig& c) {
+  theory::OptimParams o;
+  o.lr = c.lr;
+  o.weight_decay = c.weight_decay;
+  o.momentum = c.momentum;
+  o.dampening = c.dampening;
+  o.nesterov = c.nesterov;
+  o.decoupled = c.decoupled_weight_decay;
+  return o;
+}
+
+// The network's input as train::load_dataset provides it: Fashion-MNIST and the synthetic set
+// are both one-channel, ten-class, padded to input_size.
+models::ModelSpec model_spec(const config::RunConfig& c) {
+  models::ModelSpec m;
+  m.name = c.model;
+  m.width = c.width;
+  m.classifier_width = c.classifier_width;
+  m.mlp_depth = c.mlp_depth;
+  m.dropout = c.dropout;
+  m.input_channels = 1;
+  m.input_size = c.input_size;
+  m.classes = 10;
+  return m;
+}
+
+// make_wiring refuses impossible shapes with std::invalid_argument; the user fixes a key.
+models::Wiring wiring(const config::SweepConfig& s) {
+  try {
+    return models::make_wiring(model_spec(s.base));
+  } catch (const std::invalid_argument& e) {
+    const std::string what = e.what();
+    const std::string key = what.find("input_size") != std::string::npos ? "input_size" : "model";
+    throw ConfigError(where_of(s, key) + ": key '" + key + "': " + what + " (model " + s.base.model +
+                      ", input_size " + std::to_string(s.base.input_size) + ")");
+  }
+}
+
+ModelSummary summarize(const models::Wiring& w, const symmetry::SymmetrySets& sets) {
+  ModelSummary m;
+  m.model = w.model;
+  m.parameters = models::parameter_count(w);
+  m.translation = sets.translation.count();
+  m.scale = sets.scale.count();
+  m.rescale = sets.rescale.count();
+  m.input_channels = w.input_channels;
+  m.input_size = w.input_size;
+  m.classes = w.classes;
+  return m;
+}
+
+PlannedRun plan_run(const config::RunSpec& r, const symmetry::SymmetrySets& sets) {
+  PlannedRun p;
+  p.cfg = r.cfg;
+  p.name = r.name;
+  p.rows = trace::row_count(r.cfg.steps, r.cfg.record_every);
+  const auto datasets = trace::run_datasets(sets, optim_params(r.cfg));
+  p.datasets = datasets.size();
+  for (const auto& d : datasets) p.values_per_row += std::max<std::uint64_t>(d.cols, 1);
+  p.bytes = p.rows * p.values_per_row * 8 + p.datasets * kDatasetOverheadBytes + kRunOverheadBytes;
+  return p;
+}
+
+// The set tables: fixed-length names (the longest name sets the width) and two int64 columns.
+std::uint64_t set_table_bytes(const symmetry::SymmetrySets& sets) {
+  std::uint64_t bytes = 0;
+  for (const auto& t : trace::set_tables(sets)) {
+    std::size_t width = 1;
+    for (const auto& n : t.names) width = std::max(width, n.size());
+    bytes += t.names.size() * (width + 16) + 3 * kDatasetOverheadBytes;
+  }
+  return bytes;
+}
+
+void check_world(const config::SweepConfig& s, std::int64_t world) {
+  const std::string r = std::to_string(s.ranks_per_run);
+  const std::string at = " (ranks_per_run = " + r + ", " + where_of(s, "ranks_per_run") + ")";
+  if (world < 1) throw ConfigError("world size must be >= 1, got " + std::to_string(world));
+  if (world < s.ranks_per_run)
+    throw ConfigError("world size " + std::to_string(world) + " is smaller than one group of " + r +
+                      " ranks" + at);
+  if (world % s.ranks_per_run != 0)
+    throw ConfigError("world size " + std::to_string(world) + " is not a multiple of " + r + at);
+}
+
+std::vector<std::string> notes(const Plan& p, const std::string& slurm_ntasks) {
+  std::vector<std::string> n;
+  const auto runs = static_cast<std::int64_t>(p.runs.size());
+  if (p.groups > runs)
+    n.push_back(std::to_string(p.groups - runs) + " of " + std::to_string(p.groups) +
+                " groups will have no run: a world size of " + std::to_string(runs * p.ranks_per_run) +
+                " is enough");
+  if (!slurm_ntasks.empty() && slurm_ntasks != std::to_string(p.world_size))
+    n.push_back("SLURM_NTASKS is " + slurm_ntasks + ", not " + std::to_string(p.world_size) +
+                ": nmech sweep refuses a world that differs from SLURM_NTASKS");
+  return n;
+}
+
+std::string mb(std::uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+}  // namespace
+
+Plan plan(const config::SweepConfig& s, std::int64_t world_size, const std::string& config_path,
+          const std::string& store_path, const std::string& slurm_ntasks) {
+  check_world(s, world_size);
+  Plan p;
+  p.config_path = config_path;
+  p.store_path = store_path.empty() ? default_store_path(config_path) : store_path;
+  p.config_sha256 = config::sweep_hash(s);
+  const models::Wiring w = wiring(s);
+  const symmetry::SymmetrySets sets = symmetry::derive_sets(w);
+  p.model = summarize(w, sets);
+  for (const auto& r : config::expand(s)) p.runs.push_back(plan_run(r, sets));
+  p.world_size = world_size;
+  p.ranks_per_run = s.ranks_per_run;
+  p.groups = world_size / s.ranks_per_run;
+  p.shared_bytes = kFileOverheadBytes + set_table_bytes(sets);
+  p.total_bytes = p.shared_bytes;
+  for (const auto& r : p.runs) p.total_bytes += r.bytes;
+  const std::string np = std::to_string(world_size);
+  p.mpirun_args = {"mpirun", "-np", np, "nmech", "sweep", p.config_path, "-o", p.store_path};
+  p.srun_args = {"srun", "--mpi=pmix", "-n", np, "nmech", "sweep", p.config_path, "-o", p.store_path};
+  p.notes = notes(p, slurm_ntasks);
+  return p;
+}
+
+std::int64_t default_world_size(const config::SweepConfig& s, const std::string& slurm_ntasks) {
+  try {
+    std::size_t used = 0;
+    const long long n = std::stoll(slurm_ntasks, &used);
+    if (used == slurm_ntasks.size() && n > 0) return n;
+  } catch (const std::exception&) {
+    // unset or not a number: not inside an allocation
+  }
+  return static_cast<std::int64_t>(config::expand(s).size()) * s.ranks_per_run;
+}
+
+std::string default_store_path(const std::string& config_path) {
+  std::string stem = config_path.substr(config_path.find_last_of('/') + 1);  // npos + 1 == 0
+  const auto dot = stem.rfind('.');
+  if (dot != std::string::npos && dot > 0) stem.resize(dot);
+  return (stem.empty() ? "sweep" : stem) + ".h5";
+}
+
+std::string quote_arg(const std::string& arg) {
+  auto safe = [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           std::string_view("_./:=@%+,-").find(c) != std::string_view::npos;
+  };
+  if (!arg.empty() && std::all_of(arg.begin(), arg.end(), safe)) return arg;
+  // Inside single quotes a shell expands nothing; a quote itself ends the quoting, is written
+  // escaped, and quoting starts again.
+  std::string out = "'";
+  for (char c : arg) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string command_line(const std::vector<std::string>& args) {
+  std::string out;
+  for (const auto& a : args) out += (out.empty() ? "" : " ") + quote_arg(a);
+  return out;
+}
+
+// "vgg16_bn width 0.125" or "mlp_bn 2 x 32": the model keys that shape the network.
+std::string model_words(const config::RunConfig& c) {
+  if (c.model.rfind("mlp", 0) != 0) return c.model + " width " + num(c.width);
+  const std::int64_t hidden = c.classifier_width > 0 ? c.classifier_width : 256;  // as make_wiring
+  return c.model + " " + std::to_string(c.mlp_depth) + " x " + std::to_string(hidden);
+}
+
+std::string format_plan(const Plan& p) {
+  std::string out;
+  auto line = [&out](const std::string& s) { out += s + "\n"; };
+  const config::RunConfig c = p.runs.empty() ? config::RunConfig{} : p.runs.front().cfg;
+  const auto& m = p.model;
+  line("sweep " + p.config_path + "  (config sha256 " + p.config_sha256.substr(0, 16) + ")");
+  line("model " + model_words(c) + ", " + std::to_string(m.parameters) + " parameters; sets: translation " +
+       std::to_string(m.translation) + ", scale " + std::to_string(m.scale) + ", rescale " +
+       std::to_string(m.rescale));
+  line("data  " + c.dataset + ", input " + std::to_string(m.input_channels) + "x" +
+       std::to_string(m.input_size) + "x" + std::to_string(m.input_size) + ", " + c.dtype + ", a row every " +
+       (c.record_every == 1 ? std::string("step") : std::to_string(c.record_every) + " steps and the last"));
+  line("");
+  std::size_t w = 4;
+  for (const auto& r : p.runs) w = std::max(w, r.name.size());
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%-*s %10s %6s %10s %9s %6s %8s %8s %10s", static_cast<int>(w), "run",
+                "lr", "batch", "wd", "momentum", "seed", "steps", "rows", "MB");
+  line(buf);
+  for (const auto& r : p.runs) {
+    std::snprintf(buf, sizeof buf, "%-*s %10s %6lld %10s %9s %6llu %8lld %8llu %10s", static_cast<int>(w),
+                  r.name.c_str(), num(r.cfg.lr).c_str(), static_cast<long long>(r.cfg.batch_size),
+                  num(r.cfg.weight_decay).c_str(), num(r.cfg.momentum).c_str(),
+                  static_cast<unsigned long long>(r.cfg.seed), static_cast<long long>(r.cfg.steps),
+                  static_cast<unsigned long long>(r.rows), mb(r.bytes).c_str());
+    line(buf);
+  }
+  line("");
+  line(std::to_string(p.runs.size()) + " runs, handed out longest first to " + std::to_string(p.groups) +
+       (p.groups == 1 ? " group" : " groups") + " of " + std::to_string(p.ranks_per_run) +
+       (p.ranks_per_run == 1 ? " rank" : " ranks") + " (world size " + std::to_string(p.world_size) + ")");
+  line("store " + p.store_path + ": " + mb(p.total_bytes) + " MB (runs " + mb(p.total_bytes - p.shared_bytes) +
+       " MB, shared " + mb(p.shared_bytes) + " MB)");
+  for (const auto& n : p.notes) line("note: " + n);
+  line("");
+  line("launch:");
+  line("  " + command_line(p.mpirun_args));
+  line("  " + command_line(p.srun_args));
+  return out;
+}
+
+std::string plan_json(const Plan& p) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const auto& r : p.runs) {
+    runs.push_back({{"name", r.name},         {"lr", r.cfg.lr},
+                    {"batch_size", r.cfg.batch_size}, {"weight_decay", r.cfg.weight_decay},
+                    {"momentum", r.cfg.momentum}, {"seed", r.cfg.seed},
+                    {"steps", r.cfg.steps},   {"record_every", r.cfg.record_every},
+                    {"rows", r.rows},         {"datasets", r.datasets},
+                    {"values_per_row", r.values_per_row}, {"bytes", r.bytes}});
+  }
+  const auto& m = p.model;
+  nlohmann::json j = {
+      {"config", p.config_path},
+      {"config_sha256", p.config_sha256},
+      {"store", p.store_path},
+      {"model",
+       {{"name", m.model}, {"parameters", m.parameters},
+        {"sets", {{"translation", m.translation}, {"scale", m.scale}, {"rescale", m.rescale}}}}},
+      {"world_size", p.world_size},
+      {"ranks_per_run", p.ranks_per_run},
+      {"groups", p.groups},
+      {"runs", runs},
+      {"shared_bytes", p.shared_bytes},
+      {"total_bytes", p.total_bytes},
+      {"launch",
+       {{"mpirun", p.mpirun_args},
+        {"srun", p.srun_args},
+        {"mpirun_line", command_line(p.mpirun_args)},
+        {"srun_line", command_line(p.srun_args)}}},
+      {"notes", p.notes}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace nmech::sweep

@@ -1,0 +1,230 @@
+// sweep plan: runs, rows, bytes, groups, launch lines and their quoting.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nmech/config/sweep_config.hpp"
+#include "nmech/sweep/plan.hpp"
+
+namespace nmech::sweep {
+namespace {
+
+using config::ConfigError;
+using config::SweepConfig;
+
+const std::string kSource = NMECH_SOURCE_DIR;
+
+SweepConfig test_sweep() { return config::load_sweep_config(kSource + "/configs/test-sweep.toml"); }
+
+std::string plan_error(const SweepConfig& s, std::int64_t world) {
+  try {
+    plan(s, world, "sweep.toml", "out.h5");
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// ------------------------------------------------------------------ runs and sizes
+
+TEST(Plan, RunsRowsAndGroups) {
+  Plan p = plan(test_sweep(), 2, "configs/test-sweep.toml", "out.h5");
+  ASSERT_EQ(p.runs.size(), 4u);
+  EXPECT_EQ(p.world_size, 2);
+  EXPECT_EQ(p.ranks_per_run, 1);
+  EXPECT_EQ(p.groups, 2);
+  for (const auto& r : p.runs) {
+    EXPECT_EQ(r.cfg.steps, 20);
+    EXPECT_EQ(r.rows, 20u / 1 + 1);  // steps / record_every + 1: steps 0 … 20
+    EXPECT_EQ(r.datasets, 33u);
+  }
+  EXPECT_EQ(p.runs[0].name, "lr0.05-m0");
+  EXPECT_EQ(p.runs[3].name, "lr0.1-m0.9");
+  EXPECT_TRUE(p.notes.empty());
+}
+
+TEST(Plan, RowsFollowRecordEvery) {
+  SweepConfig s = config::parse_sweep_config(
+      "model = \"mlp\"\ndataset = \"synthetic\"\nsteps = 20\nrecord_every = 5\nlr = [0.1, 0.2]\n", "s.toml");
+  EXPECT_EQ(plan(s, 1).runs[0].rows, 20u / 5 + 1);
+  s.base.record_every = 3;  // 0, 3, …, 18 and the last step 20
+  EXPECT_EQ(plan(s, 1).runs[0].rows, 20u / 3 + 1 + 1);
+}
+
+// The bytes of one run, counted from the store's documented layout (docs/STORE.md, "Datasets per
+// family") rather than from trace::run_datasets. The test sweep's model is an MLP with BatchNorm,
+// 1024 → 32 → 32 → 10: softmax translation sets are fc3's 32 weight columns and its bias (33);
+// each BatchNorm'd unit is a scale set (its fc row and bias: 2 × 32) and each BatchNorm → ReLU
+// unit a rescale set (2 × 32).
+TEST(Plan, BytesOfOneRunMatchTheStoreLayout) {
+  Plan p = plan(test_sweep(), 4);
+  const std::uint64_t T = 33, S = 64, R = 64;
+  EXPECT_EQ(p.model.translation, 33);
+  EXPECT_EQ(p.model.scale, 64);
+  EXPECT_EQ(p.model.rescale, 64);
+  // with momentum: forcings grad_sq, step_sq, theta_dot_grad, velocity_sq; no pred_modloss
+  const std::uint64_t translation = 3 + 3;      // sum, abs_sum, grad_sum; pred_exact, _aux, _paper
+  const std::uint64_t scale = 1 + 4 + 1 + 3;    // sq_norm; forcings; angle_step; predictions
+  const std::uint64_t rescale = 3 + 2 * 4 + 3;  // diff, sq_norm_in/out; forcings in/out; predictions
+  const std::uint64_t per_row = 4 + translation * T + scale * S + rescale * R;  // + step, time, loss, accuracy
+  const std::uint64_t datasets = 4 + translation + scale + rescale;
+  const PlannedRun& r = p.runs[1];
+  ASSERT_EQ(r.name, "lr0.05-m0.9");
+  EXPECT_EQ(r.values_per_row, per_row);
+  EXPECT_EQ(r.datasets, datasets);
+  EXPECT_EQ(r.bytes, 21 * per_row * 8 + datasets * kDatasetOverheadBytes + kRunOverheadBytes);
+  // without momentum: velocity_sq goes, pred_modloss comes
+  const PlannedRun& r0 = p.runs[0];
+  ASSERT_EQ(r0.name, "lr0.05-m0");
+  EXPECT_EQ(r0.values_per_row, 4 + (translation + 1) * T + scale * S + (rescale - 2 + 1) * R);
+}
+
+TEST(Plan, TotalIsSharedPlusRuns) {
+  Plan p = plan(test_sweep(), 4);
+  std::uint64_t runs = 0;
+  for (const auto& r : p.runs) runs += r.bytes;
+  EXPECT_GT(p.shared_bytes, kFileOverheadBytes);  // plus the set tables
+  EXPECT_EQ(p.total_bytes, p.shared_bytes + runs);
+}
+
+TEST(Plan, DemoSweep) {
+  SweepConfig s = config::load_sweep_config(kSource + "/configs/sweep-demo.toml");
+  Plan p = plan(s, 2, "configs/sweep-demo.toml");
+  ASSERT_EQ(p.runs.size(), 4u);
+  EXPECT_EQ(p.groups, 2);
+  EXPECT_EQ(p.model.model, "vgg16_bn");
+  EXPECT_GT(p.model.scale, 0);
+  for (const auto& r : p.runs) EXPECT_EQ(r.rows, 201u);
+  EXPECT_EQ(p.store_path, "sweep-demo.h5");
+  EXPECT_EQ(p.config_sha256, config::sweep_hash(s));
+}
+
+// ------------------------------------------------------------------ groups and world size
+
+TEST(Plan, GroupsAreWorldOverRanksPerRun) {
+  SweepConfig s = test_sweep();
+  s.ranks_per_run = 2;
+  EXPECT_EQ(plan(s, 2).groups, 1);
+  EXPECT_EQ(plan(s, 8).groups, 4);
+  EXPECT_TRUE(plan(s, 8).notes.empty());
+  Plan idle = plan(s, 12);
+  EXPECT_EQ(idle.groups, 6);
+  ASSERT_EQ(idle.notes.size(), 1u);
+  EXPECT_EQ(idle.notes[0], "2 of 6 groups will have no run: a world size of 8 is enough");
+}
+
+TEST(Plan, WorldSizeErrors) {
+  SweepConfig s = config::parse_sweep_config("model = \"mlp\"\nranks_per_run = 2\n", "s.toml");
+  EXPECT_EQ(plan_error(s, 3), "world size 3 is not a multiple of 2 (ranks_per_run = 2, s.toml:2)");
+  EXPECT_EQ(plan_error(s, 1), "world size 1 is smaller than one group of 2 ranks (ranks_per_run = 2, s.toml:2)");
+  EXPECT_EQ(plan_error(s, 0), "world size must be >= 1, got 0");
+}
+
+TEST(Plan, ModelThatCannotTakeTheInputNamesTheKey) {
+  SweepConfig s = config::parse_sweep_config("model = \"vgg11\"\ninput_size = 28\n", "s.toml");
+  EXPECT_EQ(plan_error(s, 1),
+            "s.toml:2: key 'input_size': input_size too small for five 2x2 max-pools (model vgg11, input_size 28)");
+}
+
+TEST(Plan, DefaultWorldSize) {
+  SweepConfig s = test_sweep();
+  EXPECT_EQ(default_world_size(s, ""), 4);  // one group per run
+  s.ranks_per_run = 2;
+  EXPECT_EQ(default_world_size(s, ""), 8);
+  EXPECT_EQ(default_world_size(s, "6"), 6);  // inside an allocation
+  EXPECT_EQ(default_world_size(s, "x"), 8);
+  EXPECT_EQ(default_world_size(s, "0"), 8);
+  Plan p = plan(s, 4, "c.toml", "", "6");
+  ASSERT_EQ(p.notes.size(), 1u);
+  EXPECT_EQ(p.notes[0], "SLURM_NTASKS is 6, not 4: nmech sweep refuses a world that differs from SLURM_NTASKS");
+}
+
+TEST(Plan, DefaultStorePath) {
+  EXPECT_EQ(default_store_path("configs/sweep-demo.toml"), "sweep-demo.h5");
+  EXPECT_EQ(default_store_path("sweep.toml"), "sweep.h5");
+  EXPECT_EQ(default_store_path("/a.b/grid"), "grid.h5");
+  EXPECT_EQ(default_store_path("/x/.toml"), ".toml.h5");
+}
+
+// ------------------------------------------------------------------ launch lines and quoting
+
+TEST(Plan, LaunchLines) {
+  Plan p = plan(test_sweep(), 4, "configs/test-sweep.toml", "out/s.h5");
+  EXPECT_EQ(p.mpirun_args, (std::vector<std::string>{"mpirun", "-np", "4", "nmech", "sweep",
+                                                      "configs/test-sweep.toml", "-o", "out/s.h5"}));
+  EXPECT_EQ(command_line(p.mpirun_args), "mpirun -np 4 nmech sweep configs/test-sweep.toml -o out/s.h5");
+  EXPECT_EQ(command_line(p.srun_args),
+            "srun --mpi=pmix -n 4 nmech sweep configs/test-sweep.toml -o out/s.h5");
+  Plan q = plan(test_sweep(), 4, "my sweep.toml", "$(rm -rf /).h5");
+  EXPECT_EQ(command_line(q.mpirun_args), "mpirun -np 4 nmech sweep 'my sweep.toml' -o '$(rm -rf /).h5'");
+}
+
+TEST(Quote, SafeArgumentsStayBare) {
+  for (const char* s : {"nmech", "--mpi=pmix", "-np", "a/b.c_d:e=f@g%h+i,j-k", "0"}) EXPECT_EQ(quote_arg(s), s);
+}
+
+TEST(Quote, EverythingElseIsSingleQuoted) {
+  EXPECT_EQ(quote_arg(""), "''");
+  EXPECT_EQ(quote_arg("a b"), "'a b'");
+  EXPECT_EQ(quote_arg("$(rm -rf /)"), "'$(rm -rf /)'");
+  EXPECT_EQ(quote_arg(";"), "';'");
+  EXPECT_EQ(quote_arg("'"), "''\\'''");
+  EXPECT_EQ(quote_arg("it's"), "'it'\\''s'");
+  EXPECT_EQ(quote_arg("a\nb"), "'a\nb'");
+  EXPECT_EQ(quote_arg("`id`|&<>*?~#!\"\\"), "'`id`|&<>*?~#!\"\\'");
+}
+
+// The real proof: a shell given the quoted line hands back each argument unchanged. The hostile
+// arguments only echo a marker if the quoting failed, so a failure is harmless and visible.
+TEST(Quote, ShellReadsBackTheExactArguments) {
+  const std::vector<std::string> args = {"a b", "$(echo INJECTED)", "`echo INJECTED`", "'", "it's", ";echo INJECTED",
+                                         "x\ny", "", "$HOME", "*", "a\\b", "\"q\"", "&& echo INJECTED", "%s"};
+  std::vector<std::string> argv = {"printf", "[%s]"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::unique_ptr<FILE, int (*)(FILE*)> sh(popen(("exec /bin/sh -c " + quote_arg(command_line(argv))).c_str(), "r"),
+                                           &pclose);
+  ASSERT_TRUE(sh);
+  std::string out;
+  char buf[256];
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, sh.get())) > 0) out.append(buf, n);
+  std::string expected;
+  for (const auto& a : args) expected += "[" + a + "]";
+  EXPECT_EQ(out, expected);
+}
+
+// ------------------------------------------------------------------ output
+
+TEST(Plan, TableNamesEveryRunAndBothLaunches) {
+  Plan p = plan(test_sweep(), 2, "configs/test-sweep.toml", "s.h5");
+  const std::string t = format_plan(p);
+  for (const auto& r : p.runs) EXPECT_NE(t.find(r.name), std::string::npos) << t;
+  EXPECT_NE(t.find("4 runs, handed out longest first to 2 groups of 1 rank (world size 2)"), std::string::npos) << t;
+  EXPECT_NE(t.find("  mpirun -np 2 nmech sweep configs/test-sweep.toml -o s.h5\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("  srun --mpi=pmix -n 2 nmech sweep configs/test-sweep.toml -o s.h5\n"), std::string::npos) << t;
+}
+
+TEST(Plan, JsonHasEveryNumber) {
+  Plan p = plan(test_sweep(), 2, "configs/test-sweep.toml", "s.h5");
+  auto j = nlohmann::json::parse(plan_json(p));
+  EXPECT_EQ(j["groups"], 2);
+  EXPECT_EQ(j["world_size"], 2);
+  EXPECT_EQ(j["total_bytes"], p.total_bytes);
+  EXPECT_EQ(j["config_sha256"], p.config_sha256);
+  ASSERT_EQ(j["runs"].size(), 4u);
+  EXPECT_EQ(j["runs"][1]["name"], "lr0.05-m0.9");
+  EXPECT_EQ(j["runs"][1]["lr"], 0.05);
+  EXPECT_EQ(j["runs"][1]["momentum"], 0.9);
+  EXPECT_EQ(j["runs"][1]["rows"], 21);
+  EXPECT_EQ(j["runs"][1]["bytes"], p.runs[1].bytes);
+  EXPECT_EQ(j["launch"]["mpirun"], nlohmann::json(p.mpirun_args));
+  EXPECT_EQ(j["launch"]["srun_line"], command_line(p.srun_args));
+}
+
+}  // namespace
+}  // namespace nmech::sweep
