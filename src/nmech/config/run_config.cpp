@@ -171,6 +171,8 @@ const Field kFields[] = {
     {"mlp_depth", &RunConfig::mlp_depth, [](const RunConfig& c) { return at_least(c.mlp_depth, 1); }},
     {"dropout", &RunConfig::dropout, [](const RunConfig& c) { return unit_interval(c.dropout); }},
     {"bn_eps", &RunConfig::bn_eps, [](const RunConfig& c) { return positive(c.bn_eps); }},
+    {"init", &RunConfig::init,
+     [](const RunConfig& c) { return one_of(c.init, {"paper", "torch"}, "init"); }},
     {"dataset", &RunConfig::dataset,
      [](const RunConfig& c) { return one_of(c.dataset, {"fashion-mnist", "synthetic"}, "dataset"); }},
     {"data_dir", &RunConfig::data_dir, nullptr},
@@ -525,6 +527,7 @@ std::string short_name(const RunConfig& cfg) {
   bool mlp = cfg.model.rfind("mlp", 0) == 0;
   if (mlp && cfg.mlp_depth != defaults.mlp_depth) s += "-depth" + std::to_string(cfg.mlp_depth);
   if (cfg.dropout != 0) s += "-do" + short_num(cfg.dropout);
+  if (cfg.init != defaults.init) s += "-init" + cfg.init;
   s += "-lr" + short_num(cfg.lr) + "-wd" + short_num(cfg.weight_decay);
   if (cfg.momentum != 0) s += "-m" + short_num(cfg.momentum);
   if (cfg.dampening != 0) s += "-damp" + short_num(cfg.dampening);

@@ -25,6 +25,7 @@ struct RunConfig {
   std::int64_t mlp_depth = 2;      // MLP hidden layers
   double dropout = 0.0;            // VGG classifier dropout probability
   double bn_eps = 1e-5;
+  std::string init = "paper";      // paper (THEORY.md §9) | torch (LibTorch's default initialisation)
   // data
   std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic
   std::string data_dir = "/usr/share/datasets/fashion-mnist";

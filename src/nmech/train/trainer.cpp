@@ -77,7 +77,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data) : s_(s
   s.wiring = models::make_wiring(model_spec(cfg, data));
   s.sets = symmetry::derive_sets(s.wiring);
   s.net = models::Net(s.wiring, cfg.bn_eps);
-  s.net->init_paper();
+  if (cfg.init == "paper") s.net->init_paper();  // else LibTorch's defaults, from the same seed
   s.net->to(s.dtype);
   s.net->train();
   std::vector<at::Tensor> params;
@@ -108,7 +108,7 @@ store::RunLayout Trainer::layout(const std::string& run_name) const {
              {"decoupled_weight_decay", std::int64_t{c.decoupled_weight_decay}},
              {"batch_size", c.batch_size}, {"steps", c.steps}, {"record_every", c.record_every},
              {"seed", static_cast<std::int64_t>(c.seed)}, {"dtype", c.dtype}, {"bn_eps", c.bn_eps},
-             {"dropout", c.dropout}, {"threads", c.threads},
+             {"dropout", c.dropout}, {"init", c.init}, {"threads", c.threads},
              {"angle_eq", theory::angle_eq(s_->opt)}, {"relax_steps", theory::relax_steps(s_->opt)},
              {"config", config::to_toml(c)}};
   for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale}) {

@@ -36,6 +36,7 @@ void expect_same(const RunConfig& a, const RunConfig& b) {
   EXPECT_EQ(a.mlp_depth, b.mlp_depth);
   EXPECT_EQ(a.dropout, b.dropout);
   EXPECT_EQ(a.bn_eps, b.bn_eps);
+  EXPECT_EQ(a.init, b.init);
   EXPECT_EQ(a.dataset, b.dataset);
   EXPECT_EQ(a.data_dir, b.data_dir);
   EXPECT_EQ(a.input_size, b.input_size);
@@ -206,7 +207,7 @@ TEST(RunConfigErrors, UnknownKeySuggestsTheClosest) {
 TEST(RunConfigErrors, UnknownKeyFarFromAllListsThem) {
   const std::string known =
       "batch_size, bn_eps, classifier_width, dampening, data_dir, dataset, decoupled_weight_decay, "
-      "dropout, dtype, input_size, lr, mlp_depth, model, momentum, name, nesterov, record_every, "
+      "dropout, dtype, init, input_size, lr, mlp_depth, model, momentum, name, nesterov, record_every, "
       "seed, steps, threads, weight_decay, width";
   EXPECT_EQ(error_of("steps = 3\nlearning_rate = 0.1\n"),
             "cfg.toml:2: key 'learning_rate': unknown key (known keys: " + known + ")");
@@ -278,6 +279,7 @@ TEST(RunConfigErrors, ValueOutOfRange) {
       {"dropout = 1", "key 'dropout': must be in [0, 1)"},
       {"dropout = -0.1", "key 'dropout': must be in [0, 1)"},
       {"bn_eps = 0", "key 'bn_eps': must be > 0"},
+      {"init = \"xavier\"", "key 'init': unknown init 'xavier' (valid: paper, torch)"},
       {"classifier_width = -1", "key 'classifier_width': must be >= 0"},
       {"mlp_depth = 0", "key 'mlp_depth': must be >= 1"},
       {"input_size = 0", "key 'input_size': must be >= 1"},
@@ -459,6 +461,7 @@ TEST(RunConfigToml, DefaultsInCanonicalForm) {
             "decoupled_weight_decay = false\n"
             "dropout = 0.0\n"
             "dtype = \"float32\"\n"
+            "init = \"paper\"\n"
             "input_size = 32\n"
             "lr = 0.1\n"
             "mlp_depth = 2\n"
@@ -511,7 +514,7 @@ TEST(RunConfigToml, KeysAreSortedAndComplete) {
   for (std::size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) {
     keys.push_back(text.substr(at, text.find(" = ", at) - at));
   }
-  EXPECT_EQ(keys.size(), 22u);
+  EXPECT_EQ(keys.size(), 23u);
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
 }
 
