@@ -13,6 +13,7 @@ PACKAGES=(
   zlib1g-dev libopenblas0-openmp
   dataset-fashion-mnist
   python3-h5py-mpi python3-numpy python3-matplotlib python3-pytest python3-torch
+  chromium
 )
 
 missing=()
