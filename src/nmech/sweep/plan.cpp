@@ -9,7 +9,7 @@
 
 #include "nmech/models/wiring.hpp"
 #include "nmech/symmetry/sets.hpp"
-#include "nmech/theory/optim_params.hpp"
+#include "nmech/config/run_mapping.hpp"
 #include "nmech/trace/layout.hpp"
 
 namespace nmech::sweep {
@@ -22,33 +22,9 @@ std::string where_of(const config::SweepConfig& s, const std::string& key) {
   return it == s.where.end() ? s.origin : it->second;
 }
 
-// The optimizer settings the tracer sees; the same mapping as train::optim_params, which lives
-// in the torch part and so cannot be called from here.
-theory::OptimParams optim_params(const config::RunConfig& c) {
-  theory::OptimParams o;
-  o.lr = c.lr;
-  o.weight_decay = c.weight_decay;
-  o.momentum = c.momentum;
-  o.dampening = c.dampening;
-  o.nesterov = c.nesterov;
-  o.decoupled = c.decoupled_weight_decay;
-  return o;
-}
-
 // The network's input as train::load_dataset provides it: Fashion-MNIST and the synthetic set
 // are both one-channel, ten-class, padded to input_size.
-models::ModelSpec model_spec(const config::RunConfig& c) {
-  models::ModelSpec m;
-  m.name = c.model;
-  m.width = c.width;
-  m.classifier_width = c.classifier_width;
-  m.mlp_depth = c.mlp_depth;
-  m.dropout = c.dropout;
-  m.input_channels = 1;
-  m.input_size = c.input_size;
-  m.classes = 10;
-  return m;
-}
+models::ModelSpec model_spec(const config::RunConfig& c) { return config::model_spec(c, 1, 10); }
 
 // make_wiring refuses impossible shapes with std::invalid_argument; the user fixes a key.
 models::Wiring wiring(const config::SweepConfig& s) {
@@ -80,7 +56,7 @@ PlannedRun plan_run(const config::RunSpec& r, const symmetry::SymmetrySets& sets
   p.cfg = r.cfg;
   p.name = r.name;
   p.rows = trace::row_count(r.cfg.steps, r.cfg.record_every);
-  const auto datasets = trace::run_datasets(sets, optim_params(r.cfg));
+  const auto datasets = trace::run_datasets(sets, config::optim_params(r.cfg));
   p.datasets = datasets.size();
   for (const auto& d : datasets) p.values_per_row += std::max<std::uint64_t>(d.cols, 1);
   p.bytes = p.rows * p.values_per_row * 8 + p.datasets * kDatasetOverheadBytes + kRunOverheadBytes;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "nmech/config/run_mapping.hpp"
 #include "nmech/data/loader.hpp"
 #include "nmech/models/net.hpp"
 #include "nmech/trace/layout.hpp"
@@ -23,28 +24,10 @@ double now_utc() {
 }
 }  // namespace
 
-theory::OptimParams optim_params(const config::RunConfig& cfg) {
-  theory::OptimParams o;
-  o.lr = cfg.lr;
-  o.weight_decay = cfg.weight_decay;
-  o.momentum = cfg.momentum;
-  o.dampening = cfg.dampening;
-  o.nesterov = cfg.nesterov;
-  o.decoupled = cfg.decoupled_weight_decay;
-  return o;
-}
+theory::OptimParams optim_params(const config::RunConfig& cfg) { return config::optim_params(cfg); }
 
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d) {
-  models::ModelSpec m;
-  m.name = cfg.model;
-  m.width = cfg.width;
-  m.classifier_width = cfg.classifier_width;
-  m.mlp_depth = cfg.mlp_depth;
-  m.dropout = cfg.dropout;
-  m.input_channels = d.channels;
-  m.input_size = cfg.input_size;
-  m.classes = d.classes;
-  return m;
+  return config::model_spec(cfg, d.channels, d.classes);
 }
 
 std::string model_key(const config::RunConfig& cfg) {
