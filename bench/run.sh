@@ -10,4 +10,4 @@ for rep in 1 2; do
   ./build/bench/nmech_step_bench --steps "$steps"
 done
 /usr/bin/python3 bench/step_bench.py "$steps"
-echo "{\"machine\": \"$(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"date\": \"$(date -u +%F)\", \"commit\": \"$(git rev-parse --short HEAD)\"}"
+echo "{\"machine\": \"$(nproc --all) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"date\": \"$(date -u +%F)\", \"commit\": \"$(git rev-parse --short HEAD)\"}"

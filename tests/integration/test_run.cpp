@@ -304,3 +304,15 @@ TEST(Nesterov, ExactWithTeeth) {
     expect_teeth(f, optim(0.9, true), 1e-8, fam);
   }
 }
+
+// `nmech status` reads the progress records only (serially, while a writer may be active).
+TEST_F(Float64Eps12, StatusReportsTheCommittedRun) {
+  auto c = nmech::test::run_command(std::string(NMECH_BIN) + " status " + run_->path());
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(c.out.find(run_->run()), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(" done "), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find(" 201 "), std::string::npos) << c.out;  // rows committed
+  EXPECT_NE(c.out.find("done 1, running 0, diverged 0, pending 0"), std::string::npos) << c.out;
+  auto bad = nmech::test::run_command(std::string(NMECH_BIN) + " status " + nmech::test::demo_config());
+  EXPECT_EQ(bad.exit_code, 2);
+}

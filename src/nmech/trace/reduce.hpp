@@ -16,7 +16,20 @@ struct Sums {
   void reset(std::size_t n);
 };
 
-// Adds the slice's elements of x (and y, if defined) into s at sets first_set … first_set + n − 1.
-void accumulate(const symmetry::Slice& sl, const at::Tensor& x, const at::Tensor& y, double lambda, Sums& s);
+// Which sums a pass needs: a pass computes only those (the tracer's cost is these loops).
+enum Want : unsigned {
+  kSum = 1, kAbs = 2, kSq = 4, kYSq = 8, kDSq = 16, kXY = 32, kYSum = 64,
+  kTranslation = kSum | kAbs | kYSum,      // S, L1, Σg
+  kQuadratic = kSq | kYSq | kDSq | kXY,    // Q, G, D, P
+  kAfterStep = kSq | kYSq,                 // Q_{k+1}, V_{k+1}
+  kUpdate = kSq | kXY,                     // |u|², ⟨u, v⟩
+  kThetaOnly = kSum | kAbs | kSq,          // the final row
+  kAll = 127,
+};
+
+// Adds the slice's elements of x (and y, if the mask reads it) into s at sets
+// first_set … first_set + n − 1.
+void accumulate(const symmetry::Slice& sl, const at::Tensor& x, const at::Tensor& y, double lambda,
+                Sums& s, unsigned want = kAll);
 
 }  // namespace nmech::trace

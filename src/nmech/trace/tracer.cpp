@@ -86,15 +86,16 @@ void Tracer::set(const std::string& name, const std::vector<double>& v) {
 
 void Tracer::measure_theta(Tracer::FamilyTrace& fam, bool with_grad) {
   const double lambda = opt_.decoupled ? 0.0 : opt_.weight_decay;
+  const unsigned want = !with_grad ? kThetaOnly : fam.kind == Family::translation ? kTranslation : kQuadratic;
   fam.pre_in.reset(fam.count);
   fam.pre_out.reset(fam.count);
   for (const auto& b : fam.in) {
     const auto& p = params_[b.param].second;
-    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in);
+    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in, want);
   }
   for (const auto& b : fam.out) {
     const auto& p = params_[b.param].second;
-    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out);
+    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out, want);
   }
   const std::string& px = fam.prefix;
   switch (fam.kind) {
@@ -173,8 +174,8 @@ void Tracer::measure_update(Tracer::FamilyTrace& fam, const std::vector<at::Tens
     upd.reset(fam.count);
     for (const auto& b : side) {
       const auto& p = params_[b.param].second;
-      accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post);
-      if (nesterov) accumulate(*b.slice, updates[b.param], buffers[b.param], 0.0, upd);
+      accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
+      if (nesterov) accumulate(*b.slice, updates[b.param], buffers[b.param], 0.0, upd, kUpdate);
     }
   };
   pass(fam.in, fam.post_in, fam.upd_in);

@@ -24,8 +24,6 @@ double now_utc() {
 }
 }  // namespace
 
-theory::OptimParams optim_params(const config::RunConfig& cfg) { return config::optim_params(cfg); }
-
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d) {
   return config::model_spec(cfg, d.channels, d.classes);
 }
@@ -54,7 +52,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data) : s_(s
   s.cfg = cfg;
   s.data = &data;
   s.dtype = cfg.dtype == "float64" ? torch::kDouble : torch::kFloat;
-  s.opt = optim_params(cfg);
+  s.opt = config::optim_params(cfg);
   torch::set_num_threads(static_cast<int>(cfg.threads));
   torch::manual_seed(cfg.seed);
   s.wiring = models::make_wiring(model_spec(cfg, data));

@@ -26,7 +26,6 @@ struct RunOutcome {
   std::map<symmetry::Family, FamilyErrors> errors;  // at the last recorded row
 };
 
-theory::OptimParams optim_params(const config::RunConfig& cfg);
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d);
 // Identifies a model's shape (its sets are shared by every run with that key).
 std::string model_key(const config::RunConfig& cfg);

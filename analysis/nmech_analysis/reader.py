@@ -1,0 +1,215 @@
+"""Read nmech stores (docs/STORE.md): runs, their hyperparameters and progress, committed rows.
+
+A reader trusts only rows [0, rows_committed) of a run: everything here slices to that, so the
+functions work on a store that a sweep is still writing. Files are opened read-only; the writer
+changes raw data only after creating the file, so a serial h5py reader sees a consistent layout.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import h5py
+import numpy as np
+
+FAMILIES = ("translation", "scale", "rescale")
+STATUS_NAMES = {0: "pending", 1: "running", 2: "done", 3: "diverged"}
+
+# Run attributes that are hyperparameters of the grid, in the order tables show them.
+HYPERPARAMETERS = (
+    "model_name", "width", "dataset", "dtype", "lr", "weight_decay", "momentum", "dampening",
+    "nesterov", "decoupled_weight_decay", "batch_size", "steps", "record_every", "seed",
+    "dropout", "bn_eps",
+)
+# Attributes that are derived or bookkeeping, never grid axes.
+NOT_AXES = {"config", "threads", "angle_eq", "relax_steps"}
+DERIVED_SUFFIXES = ("_gamma", "_omega", "_damping_regime")
+
+
+def axis_names(runs: "list[RunInfo]") -> list[str]:
+    """Run attributes that can be grid axes: the known hyperparameters first, then any other
+    attribute of the runs (e.g. one added to the store later) that is not derived."""
+    names = [k for k in HYPERPARAMETERS if any(k in r.attrs for r in runs)]
+    extra = sorted({k for r in runs for k in r.attrs} - set(names) - NOT_AXES)
+    return names + [k for k in extra if not k.endswith(DERIVED_SUFFIXES)]
+
+
+class StoreFormatError(ValueError):
+    """The file is not an nmech store."""
+
+
+@dataclass
+class RunInfo:
+    """One run of one store: where it is, its attributes and its progress record."""
+
+    key: str  # unique over all opened stores (the run name, qualified by the file if repeated)
+    name: str  # group name under /runs
+    path: str  # store file
+    attrs: dict[str, Any]
+    rows_allocated: int
+    rows_committed: int
+    last_step: int
+    status: str  # pending | running | done | diverged
+    diverged_at: int
+    heartbeat_utc: float
+    families: tuple[str, ...]
+    family_sets: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "done"
+
+    def attr(self, name: str, default: Any = math.nan) -> Any:
+        return self.attrs.get(name, default)
+
+
+def _plain(v: Any) -> Any:
+    """h5py attribute value -> plain Python (str, int, float)."""
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, np.ndarray) and v.size == 1:
+        v = v.reshape(()).item()
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _status_name(progress: h5py.Dataset, code: int) -> str:
+    enum = h5py.check_enum_dtype(progress.dtype["status"])
+    if enum:
+        for name, value in enum.items():
+            if value == code:
+                return name
+    return STATUS_NAMES.get(code, f"status{code}")
+
+
+def open_store(path: str) -> h5py.File:
+    """Open a store read-only, refusing files that are not nmech stores."""
+    f = h5py.File(path, "r")
+    fmt = _plain(f.attrs.get("format", ""))
+    if fmt != "nmech-store" or "runs" not in f:
+        f.close()
+        raise StoreFormatError(f"{path}: not an nmech store")
+    return f
+
+
+def read_run_info(f: h5py.File, name: str, path: str) -> RunInfo:
+    g = f["runs"][name]
+    p = g["progress"][0]
+    attrs = {k: _plain(v) for k, v in g.attrs.items()}
+    families = tuple(fam for fam in FAMILIES if fam in g)
+    sets = {}
+    for fam in families:
+        first = next(iter(g[fam].values()))
+        sets[fam] = int(first.shape[1])
+    committed = int(p["rows_committed"])
+    rows = int(g["step"].shape[0])
+    return RunInfo(
+        key=name, name=name, path=path, attrs=attrs, rows_allocated=rows,
+        rows_committed=max(0, min(committed, rows)), last_step=int(p["last_step"]),
+        status=_status_name(g["progress"], int(p["status"])),
+        diverged_at=int(p["diverged_at"]), heartbeat_utc=float(p["heartbeat_utc"]),
+        families=families, family_sets=sets,
+    )
+
+
+def list_runs(paths: list[str]) -> list[RunInfo]:
+    """Every run of every store, with unique keys (name, or name@file when a name repeats)."""
+    runs: list[RunInfo] = []
+    for path in paths:
+        with open_store(path) as f:
+            runs.extend(read_run_info(f, name, path) for name in f["runs"])
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.name] = counts.get(r.name, 0) + 1
+    for r in runs:
+        if counts[r.name] > 1:
+            r.key = f"{r.name}@{os.path.basename(r.path)}"
+    return runs
+
+
+def row_selection(start: int, stop: int, max_rows: int) -> np.ndarray:
+    """Indices of at most ~max_rows rows in [start, stop), evenly strided, always with stop-1."""
+    if stop <= start:
+        return np.zeros(0, dtype=np.int64)
+    stride = max(1, math.ceil((stop - start) / max_rows))
+    idx = np.arange(start, stop, stride, dtype=np.int64)
+    if idx[-1] != stop - 1:
+        idx = np.append(idx, stop - 1)
+    return idx
+
+
+def read_rows(dset: h5py.Dataset, idx: np.ndarray) -> np.ndarray:
+    """Rows idx (sorted) of a dataset: one strided hyperslab read plus the last row if needed."""
+    if idx.size == 0:
+        return np.zeros((0,) + dset.shape[1:])
+    if idx.size == 1:
+        return dset[int(idx[0]):int(idx[0]) + 1]
+    stride = int(idx[1] - idx[0])
+    regular = idx[:-1] if idx[-1] - idx[-2] != stride else idx
+    a = dset[int(regular[0]):int(regular[-1]) + 1:stride]
+    if regular.size != idx.size:
+        a = np.concatenate([a, dset[int(idx[-1]):int(idx[-1]) + 1]])
+    return np.asarray(a, dtype=np.float64)
+
+
+class RunView:
+    """Lazy access to one run's committed rows; keep it short-lived (it holds the file open)."""
+
+    def __init__(self, info: RunInfo, f: h5py.File):
+        self.info = info
+        self._g = f["runs"][info.name]
+        self._f = f
+
+    @property
+    def n(self) -> int:
+        return self.info.rows_committed
+
+    def has(self, family: str, name: str) -> bool:
+        return family in self._g and name in self._g[family]
+
+    def series(self, name: str, idx: np.ndarray | None = None) -> np.ndarray:
+        """A [rows] dataset (step, time, loss, accuracy), committed rows (or rows idx)."""
+        d = self._g[name]
+        return read_rows(d, idx) if idx is not None else np.asarray(d[: self.n], dtype=np.float64)
+
+    def matrix(self, family: str, name: str, idx: np.ndarray | None = None) -> np.ndarray:
+        """A [rows, sets] dataset of a family, committed rows (or rows idx)."""
+        d = self._g[family][name]
+        return read_rows(d, idx) if idx is not None else np.asarray(d[: self.n], dtype=np.float64)
+
+    def set_names(self, family: str) -> list[str]:
+        model = self.info.attrs.get("model")
+        path = f"models/{model}/sets/{family}/name"
+        if model is None or path not in self._f:
+            return [f"{family}{i}" for i in range(self.info.family_sets.get(family, 0))]
+        return [n.decode() if isinstance(n, bytes) else str(n) for n in self._f[path][:]]
+
+
+def iter_runs(runs: list[RunInfo]) -> Iterator[RunView]:
+    """RunViews in order, opening each store once."""
+    by_path: dict[str, list[RunInfo]] = {}
+    for r in runs:
+        by_path.setdefault(r.path, []).append(r)
+    for path, infos in by_path.items():
+        with open_store(path) as f:
+            for info in infos:
+                yield RunView(info, f)
+
+
+def load_run(info: RunInfo, families: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """All committed rows of one run as numpy arrays: {'step': ..., 'scale': {name: [rows, sets]}}.
+
+    Convenient for small runs and notebooks; the report reads lazily through RunView instead.
+    """
+    out: dict[str, Any] = {}
+    with open_store(info.path) as f:
+        view = RunView(info, f)
+        for name in ("step", "time", "loss", "accuracy"):
+            if name in view._g:
+                out[name] = view.series(name)
+        for fam in families or info.families:
+            out[fam] = {k: view.matrix(fam, k) for k in view._g[fam]}
+    return out
