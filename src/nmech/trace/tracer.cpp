@@ -169,14 +169,21 @@ void Tracer::before_step(std::int64_t k, double loss, double accuracy) {
 void Tracer::measure_update(Tracer::FamilyTrace& fam, const std::vector<at::Tensor>& buffers,
                             const std::vector<at::Tensor>& updates) {
   const bool hb = opt_.heavy_ball(), nesterov = hb && opt_.nesterov;
+  // Scale needs Q_{k+1} (for the angle) and V; rescale needs only V, so it reads only v, and
+  // nothing at all without momentum.
+  const bool scale = fam.kind == Family::scale;
   auto pass = [&](const std::vector<Bound>& side, Sums& post, Sums& upd) {
     post.reset(fam.count);
     upd.reset(fam.count);
     for (const auto& b : side) {
       const auto& p = params_[b.param].second;
-      accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
+      if (scale)
+        accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
+      else if (hb)
+        accumulate(*b.slice, buffers[b.param], at::Tensor(), 0.0, post, kSq);
       if (nesterov) accumulate(*b.slice, updates[b.param], buffers[b.param], 0.0, upd, kUpdate);
     }
+    if (!scale) post.yy.swap(post.xx);  // V lives in yy for both families
   };
   pass(fam.in, fam.post_in, fam.upd_in);
   if (fam.kind == Family::rescale) pass(fam.out, fam.post_out, fam.upd_out);
