@@ -60,10 +60,17 @@ std::int64_t total_sets(const VerifyReport& r) {
   return n;
 }
 
-// Whether the failing sets are exactly those the break invalidates.
+// The sets a break can show on this batch: those it invalidates, less those whose gradient is
+// exactly zero here (dead units: acting on them changes nothing, whatever the loss).
+std::set<std::string> visible(const VerifyReport& r, const symmetry::Control& c) {
+  std::set<std::string> v(c.touched.begin(), c.touched.end());
+  for (const auto& name : r.zero_gradient) v.erase(name);
+  return v;
+}
+
+// Whether the failing sets are exactly those.
 bool matches(const VerifyReport& r, const symmetry::Control& c) {
-  return std::set<std::string>(r.failing.begin(), r.failing.end()) ==
-         std::set<std::string>(c.touched.begin(), c.touched.end());
+  return std::set<std::string>(r.failing.begin(), r.failing.end()) == visible(r, c);
 }
 
 void print_table(const VerifyReport& r) {
@@ -89,13 +96,15 @@ void print_notes(const VerifyReport& r) {
   double ratio = 0;
   for (const auto& l : r.layers)
     if (!std::isnan(l.epsilon_ratio)) ratio = std::max(ratio, l.epsilon_ratio);
-  std::printf("\ntolerances: invariance %.0e, gradient %.0e, Hessian %.0e%s\n", r.tol.invariance, r.tol.gradient,
-              r.tol.hessian, r.tol.hessian_informational ? " (informational in float32)" : "");
-  std::printf("checks: gradient constraint for every set; %s; \"(all at once)\": every set of a family\n"
-              "  acted on together with random factors, and one Hessian-vector product of Σ ±generator\n",
+  std::printf("\ntolerances: invariance %.0e, gradient %.0e (scale %.0e), Hessian %.0e%s\n", r.tol.invariance,
+              r.tol.gradient, r.tol.scale_gradient, r.tol.hessian,
+              r.tol.hessian_informational ? " (informational in float32)" : "");
+  std::printf("checks: the gradient constraint for every set; %s;\n"
+              "  \"(all at once)\": every set of a family acted on together with random factors, and one\n"
+              "  Hessian-vector product of the sum of their generators with random signs\n",
               r.exhaustive ? "per-set invariance (α 0.6, 1.7; translation ±0.5) and Hessian for every set"
-                           : "per-set invariance and Hessian for the sample counted in inv/hess (--all: every "
-                             "set), and each layer's sets acted on together");
+                           : "per-set invariance and Hessian for the sample in inv/hess (--all: every set),\n"
+                             "  and each layer's sets acted on together (its invariance column includes that)");
   if (ratio > 0)
     std::printf("BatchNorm ε: scale gradient residuals are after subtracting ε/(σ²+ε)·w·∂L/∂w (\"eps term\": its\n"
                 "  size before; ε/(σ²+ε) up to %.1e); scale invariance and Hessian at ε = %.0e (ε → 0)\n",
@@ -105,10 +114,14 @@ void print_notes(const VerifyReport& r) {
 
 void print_verdict(const VerifyReport& r, const symmetry::Control& c, bool control) {
   std::printf("\n");
-  if (control)
-    std::printf("negative control: %s\n  the break invalidates %zu claimed sets; verify flags %zu: %s\n",
-                c.description.c_str(), c.touched.size(), r.failing.size(),
-                matches(r, c) ? "exactly those" : "NOT exactly those");
+  if (control) {
+    const std::size_t dead = c.touched.size() - visible(r, c).size();
+    std::printf("negative control: %s\n  the break invalidates %zu claimed sets", c.description.c_str(),
+                c.touched.size());
+    if (dead > 0) std::printf(", %zu of them with zero gradient on this batch (dead units)", dead);
+    std::printf("; verify flags %zu: %s\n", r.failing.size(),
+                matches(r, c) ? (dead > 0 ? "exactly the others" : "exactly those") : "NOT exactly those");
+  }
   if (r.pass()) {
     std::printf("PASS: all %lld sets (%.1f s)\n", static_cast<long long>(total_sets(r)), r.seconds);
     return;
@@ -129,10 +142,12 @@ nlohmann::json to_json(const VerifyReport& r) {
             {"tolerances",
              {{"invariance", r.tol.invariance},
               {"gradient", r.tol.gradient},
+              {"scale_gradient", r.tol.scale_gradient},
               {"hessian", r.tol.hessian},
               {"hessian_informational", r.tol.hessian_informational}}},
             {"failing", r.failing},
-            {"failing_checks", r.failing_checks}};
+            {"failing_checks", r.failing_checks},
+            {"zero_gradient", r.zero_gradient}};
   for (const auto& f : r.families)
     j["families"].push_back({{"family", symmetry::to_string(f.family)},
                              {"sets", f.sets},

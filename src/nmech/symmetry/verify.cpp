@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <map>
 #include <random>
 #include <stdexcept>
@@ -19,8 +20,8 @@ using models::Layer;
 using models::LayerKind;
 
 Tolerances tolerances(at::ScalarType dtype) {
-  if (dtype == at::kDouble) return {1e-10, 1e-10, 1e-8, false};
-  return {1e-5, 1e-5, 1e-3, true};
+  if (dtype == at::kDouble) return {1e-10, 1e-10, 1e-8, 1e-10, false};
+  return {1e-5, 1e-5, 1e-3, 1e-4, true};
 }
 
 namespace {
@@ -31,8 +32,9 @@ constexpr double kShift = 0.5;            // translation by ±0.5
 // Scale invariance is exact only at BatchNorm ε = 0. The gradient constraint's ε term is known
 // exactly (E below) and subtracted; the finite-α and Hessian ε terms are not (they need per-channel
 // ε-derivatives LibTorch's BatchNorm does not expose, and reach 1e-6 when σ_c² is small), so those
-// two checks of the scale family run in the ε → 0 limit, with every BatchNorm's ε set to this.
-constexpr double kScaleEps = 1e-30;
+// two checks of the scale family run in the ε → 0 limit, with every BatchNorm's ε set to this
+// (small against any σ_c², large enough that float32 products with it stay normal).
+double scale_eps(at::ScalarType dtype) { return dtype == at::kDouble ? 1e-20 : 1e-12; }
 constexpr std::int64_t kMaxInvarianceSample = 64, kMaxHessianSample = 8;
 
 // a/b with 0/0 = 0: a set whose terms all vanish satisfies its constraint trivially.
@@ -209,8 +211,7 @@ void Verifier::index_family(FamilyWork& fw, Family f, const FamilySets& fs) {
       fw.groups.push_back({s, s, owner_of(fs.names[s])});
     fw.groups.back().end = s + 1;
   }
-  for (auto* v : {&fw.gradient, &fw.eps_term, &fw.eps_norm, &fw.eps_ratio, &fw.invariance, &fw.hessian})
-    v->assign(n, kNotChecked);
+  for (auto* v : {&fw.gradient, &fw.eps_norm, &fw.eps_ratio, &fw.invariance, &fw.hessian}) v->assign(n, kNotChecked);
   fw.eps_term.assign(n, 0.0);
   fw.zero_grad.assign(n, 0);
 }
@@ -562,12 +563,12 @@ class StateGuard {
   std::vector<double> eps_;
 };
 
-// The scale family's Hessian and invariance checks, in the ε → 0 limit (kScaleEps).
+// The scale family's Hessian and invariance checks, in the ε → 0 limit (scale_eps).
 void Verifier::scale_checks(FamilyWork& fw) {
   std::vector<double> eps;
   for (auto& [name, b] : bn_) {
     eps.push_back(b.options->eps());
-    b.options->eps(kScaleEps);
+    b.options->eps(scale_eps(params_.front().scalar_type()));
   }
   const auto restore = [&] {
     std::size_t i = 0;
@@ -602,7 +603,7 @@ VerifyReport Verifier::run() {
     for (auto& fw : fam_)
       if (fw.family == Family::scale) {
         scale_checks(fw);
-        rep.scale_bn_eps = bn_.empty() ? 0.0 : kScaleEps;
+        rep.scale_bn_eps = bn_.empty() ? 0.0 : scale_eps(params_.front().scalar_type());
       }
     loss_ = loss_value();
   }
@@ -647,12 +648,14 @@ void Verifier::assemble(VerifyReport& rep) {
         lr.invariance_checked += !std::isnan(fw.invariance[s]);
         lr.hessian_checked += !std::isnan(fw.hessian[s]);
         lr.zero_gradient += fw.zero_grad[s];
+        if (fw.zero_grad[s]) rep.zero_gradient.push_back(fw.fs->names[s]);
         if (!std::isnan(fw.invariance[s])) lr.invariance = worst(lr.invariance, fw.invariance[s]);
         if (!std::isnan(fw.hessian[s])) lr.hessian = worst(lr.hessian, fw.hessian[s]);
         lr.gradient = worst(lr.gradient, fw.gradient[s]);
         if (!std::isnan(fw.eps_norm[s])) lr.epsilon = worst(lr.epsilon, fw.eps_norm[s]);
         if (!std::isnan(fw.eps_ratio[s])) lr.epsilon_ratio = worst(lr.epsilon_ratio, fw.eps_ratio[s]);
-        const bool ok = within(fw.gradient[s], tol_.gradient) && within(fw.invariance[s], tol_.invariance) &&
+        const double grad_tol = fw.family == Family::scale ? tol_.scale_gradient : tol_.gradient;
+        const bool ok = within(fw.gradient[s], grad_tol) && within(fw.invariance[s], tol_.invariance) &&
                         (!hess_counts || within(fw.hessian[s], tol_.hessian));
         if (!ok) rep.failing.push_back(fw.fs->names[s]);
         lr.pass = lr.pass && ok;
@@ -661,7 +664,6 @@ void Verifier::assemble(VerifyReport& rep) {
         rep.failing_checks.push_back(fam + " " + g.layer + ": whole-layer invariance " + sci(g.invariance));
         lr.pass = false;
       }
-      fr.pass = fr.pass && lr.pass;
       rep.layers.push_back(lr);
     }
     rep.families.push_back(fr);
