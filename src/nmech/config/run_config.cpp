@@ -3,6 +3,7 @@
 // allows; parsing, overrides, to_toml and the unknown-key hint all read that one table, so a new
 // key is one line here plus its member in the header.
 #include "nmech/config/run_config.hpp"
+#include "nmech/config/toml_words.hpp"
 
 #include <toml++/toml.h>
 
@@ -239,6 +240,8 @@ std::string unknown_key(std::string_view key, const std::vector<std::string>& ex
 
 // ---------------------------------------------------------------- reading values
 
+}  // namespace
+
 std::string type_words(const toml::node& n) {
   switch (n.type()) {
     case toml::node_type::table: return "a table";
@@ -253,6 +256,8 @@ std::string type_words(const toml::node& n) {
     default: return "nothing";
   }
 }
+
+namespace {
 
 // Stores a node into one member, converting between TOML and C++ types; returns what is wrong
 // with the node's type, or "". Ranges are the Field's check, run afterwards.

@@ -3,6 +3,7 @@
 // check_run_key, check_run_keys), so a key means and checks exactly what it does in a run file;
 // this file reads only the axes, seeds and ranks_per_run.
 #include "nmech/config/sweep_config.hpp"
+#include "nmech/config/toml_words.hpp"
 
 #include <toml++/toml.h>
 
@@ -63,18 +64,6 @@ std::string toml_float(double v) {
   std::string s = exact(v);
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
-}
-
-std::string type_words(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    default: return "a date or time";
-  }
 }
 
 std::string line_of(const std::string& origin, const toml::source_region& r) {
