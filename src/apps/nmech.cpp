@@ -13,9 +13,12 @@
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
 #include "nmech/store/store.hpp"
+#include "nmech/trace/layout.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/allocator.hpp"
+#include "nmech/sweep/engine.hpp"
 #include "plan_cmd.hpp"
+#include "sweep_cmd.hpp"
 #include "verify_cmd.hpp"
 
 namespace {
@@ -70,24 +73,30 @@ int cmd_run(const RunArgs& a) {
                                    {"config", config::to_toml(cfg)},
                                    {"config_sha256", config::sha256_hex(config::to_toml(cfg))}};
   auto st = store::Store::create(path, MPI_COMM_WORLD, file_attrs,
-                                 {{train::model_key(cfg), trainer.set_tables()}}, {trainer.layout(name)});
+                                 {{trace::model_key(cfg), trainer.set_tables()}}, {trainer.layout(name)});
   auto out = trainer.run(st, name);
   st.close();
   print_errors(path, out);
   return kOk;
 }
 
+// Works while a sweep writes: it reads only progress records, which say which rows to trust.
 int cmd_status(const std::string& path) {
   auto st = store::Store::open_read(path);
-  std::printf("%-48s %-9s %8s %10s\n", "run", "status", "rows", "last step");
-  int counts[4] = {0, 0, 0, 0};
+  std::printf("%-40s %-9s %10s %10s %12s\n", "run", "status", "step", "rows", "last loss");
+  int counts[5] = {0, 0, 0, 0, 0};
   for (const auto& r : st.runs()) {
     auto p = st.progress(r);
     counts[static_cast<int>(p.status)]++;
-    std::printf("%-48s %-9s %8lld %10lld\n", r.c_str(), store::to_string(p.status).c_str(),
-                static_cast<long long>(p.rows_committed), static_cast<long long>(p.last_step));
+    // last_step is the last step trained (running) or N, the final row (done)
+    std::string step = std::to_string(p.status == store::Status::done ? p.last_step : p.last_step + 1);
+    if (p.status == store::Status::diverged) step = "@" + std::to_string(p.diverged_at);
+    if (p.status == store::Status::pending) step = "-";
+    std::printf("%-40s %-9s %10s %10lld %12.6g\n", r.c_str(), store::to_string(p.status).c_str(),
+                step.c_str(), static_cast<long long>(p.rows_committed), p.last_loss);
   }
-  std::printf("done %d, running %d, diverged %d, pending %d\n", counts[2], counts[1], counts[3], counts[0]);
+  std::printf("%zu runs: done %d, running %d, diverged %d, failed %d, pending %d\n", st.runs().size(),
+              counts[2], counts[1], counts[3], counts[4], counts[0]);
   return kOk;
 }
 
@@ -114,12 +123,15 @@ int main(int argc, char** argv) {
     auto* plan = nmech::apps::add_plan_command(app, pa);
     nmech::apps::VerifyArgs va;
     auto* verify = nmech::apps::add_verify_command(app, va);
+    nmech::sweep::SweepOptions so;
+    auto* sweep = nmech::apps::add_sweep_command(app, so);
     try {
       app.parse(argc, argv);
       if (*run) code = cmd_run(ra);
       if (*status) code = cmd_status(status_path);
       if (*plan) code = nmech::apps::cmd_plan(pa);
       if (*verify) code = nmech::apps::cmd_verify(va);
+      if (*sweep) code = nmech::apps::cmd_sweep(so);
     } catch (const CLI::ParseError& e) {
       code = app.exit(e) == 0 ? kOk : kBadInput;
     } catch (const config::ConfigError& e) {

@@ -318,6 +318,11 @@ void read_sweep_key(SweepConfig& s, const Entry& e) {
     s.batch_size = checked(read_axis(n, e.at, key, true, true), key, &RunConfig::batch_size);
   if (key == "seeds") s.seeds = read_seeds(n, e.at);
   if (key == "ranks_per_run") s.ranks_per_run = read_ranks_per_run(n, e.at.where);
+  if (key == "checkpoint_every") {
+    std::string err = read_integer(n, s.checkpoint_every);
+    if (err.empty() && s.checkpoint_every < 1) err = "must be >= 1, got " + std::to_string(s.checkpoint_every);
+    if (!err.empty()) fail(e.at.where, key, err);
+  }
 }
 
 // seeds defaults to [seed]; giving both is ambiguous.
@@ -476,7 +481,7 @@ std::map<std::string, std::string> key_values(const std::string& toml_text) {
 
 const std::vector<std::string>& sweep_keys() {
   static const std::vector<std::string> keys = {"lr",    "batch_size",   "weight_decay", "momentum",
-                                                "seeds", "ranks_per_run"};
+                                                "seeds", "ranks_per_run", "checkpoint_every"};
   return keys;
 }
 

@@ -6,7 +6,7 @@
 // In the TOML, `lr`, `batch_size`, `weight_decay` and `momentum` each take a scalar (as in a
 // run), a list (`lr = [0.05, 0.1]`) or a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
 // `momentum = { linear = [0, 0.9], num = 4 }`); `seeds = [0, 1]` (default: [seed]);
-// `ranks_per_run` (default 1); `name` is a prefix of the run names. Every other key is a scalar
+// `ranks_per_run` (default 1); `checkpoint_every` (default 100); `name` is a prefix of the run names. Every other key is a scalar
 // run key, read exactly as a run config file reads it.
 #include <cstdint>
 #include <string>
@@ -27,6 +27,10 @@ struct SweepConfig {
   std::vector<double> momentum{RunConfig{}.momentum};
   std::vector<std::uint64_t> seeds{RunConfig{}.seed};
   std::int64_t ranks_per_run = 1;  // ranks that train one run together (data parallel)
+  // Steps between a run's checkpoints (and one whenever the sweep is stopped). How often is not
+  // part of the sweep's identity (to_toml, sweep_hash): it never changes a row, so a rerun may
+  // change it.
+  std::int64_t checkpoint_every = 100;
   // Where the settings came from, so expand() can point at the line to fix.
   std::string origin = "<sweep>";
   KeyOrigins where;

@@ -139,7 +139,8 @@ Handle status_enum(hid_t base) {
   const std::pair<const char*, Status> members[] = {{"pending", Status::pending},
                                                     {"running", Status::running},
                                                     {"done", Status::done},
-                                                    {"diverged", Status::diverged}};
+                                                    {"diverged", Status::diverged},
+                                                    {"failed", Status::failed}};
   for (const auto& [label, s] : members) {
     const auto v = static_cast<std::int32_t>(s);
     check(H5Tenum_insert(t, label, &v), "cannot build the status enum");
@@ -160,6 +161,7 @@ Handle progress_mem_type() {
   check(H5Tinsert(t, "diverged_at", HOFFSET(ProgressRecord, diverged_at), H5T_NATIVE_INT64), what);
   check(H5Tinsert(t, "heartbeat_utc", HOFFSET(ProgressRecord, heartbeat_utc), H5T_NATIVE_DOUBLE),
         what);
+  check(H5Tinsert(t, "last_loss", HOFFSET(ProgressRecord, last_loss), H5T_NATIVE_DOUBLE), what);
   return t;
 }
 
@@ -167,13 +169,22 @@ Handle progress_mem_type() {
 // shows a plain structured dtype without padding fields.
 Handle progress_file_type() {
   const std::string what = "cannot build the progress file type";
-  Handle t = check_type(H5Tcreate(H5T_COMPOUND, 8 + 8 + 4 + 8 + 8), what);
+  Handle t = check_type(H5Tcreate(H5T_COMPOUND, 8 + 8 + 4 + 8 + 8 + 8), what);
   Handle status = status_enum(H5T_STD_I32LE);
   check(H5Tinsert(t, "rows_committed", 0, H5T_STD_I64LE), what);
   check(H5Tinsert(t, "last_step", 8, H5T_STD_I64LE), what);
   check(H5Tinsert(t, "status", 16, status), what);
   check(H5Tinsert(t, "diverged_at", 20, H5T_STD_I64LE), what);
   check(H5Tinsert(t, "heartbeat_utc", 28, H5T_IEEE_F64LE), what);
+  check(H5Tinsert(t, "last_loss", 36, H5T_IEEE_F64LE), what);
+  return t;
+}
+
+Handle fixed_string_type(std::size_t length) {
+  const std::string what = "cannot build a fixed-length string type";
+  Handle t = check_type(H5Tcopy(H5T_C_S1), what);
+  check(H5Tset_size(t, length), what);
+  check(H5Tset_strpad(t, H5T_STR_NULLPAD), what);
   return t;
 }
 

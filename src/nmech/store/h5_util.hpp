@@ -78,9 +78,13 @@ struct ProgressRecord {
   std::int32_t status;
   std::int64_t diverged_at;
   double heartbeat_utc;
+  double last_loss;
 };
 Handle progress_mem_type();
 Handle progress_file_type();
+// Fixed-length, NUL-padded ASCII strings of `length` bytes (the provenance records: raw data, so
+// a run's leader may write them alone after setup).
+Handle fixed_string_type(std::size_t length);
 
 // "<file name>" of an open file id, for error messages.
 std::string file_name(hid_t file);

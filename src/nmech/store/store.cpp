@@ -69,6 +69,8 @@ std::string to_string(Status s) {
       return "done";
     case Status::diverged:
       return "diverged";
+    case Status::failed:
+      return "failed";
   }
   return "unknown";
 }
@@ -172,7 +174,7 @@ void Store::commit(const std::string& run, const Progress& p) {
   Handle ds = open_run_dataset(file_, run, "progress");
   const detail::ProgressRecord rec{p.rows_committed, p.last_step,
                                    static_cast<std::int32_t>(p.status), p.diverged_at,
-                                   p.heartbeat_utc};
+                                   p.heartbeat_utc, p.last_loss};
   Handle mem = detail::progress_mem_type();
   check(H5Dwrite(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec), where + ": cannot write progress");
   if (size == 1) check(H5Fflush(file_, H5F_SCOPE_GLOBAL), where + ": cannot flush");
@@ -191,7 +193,40 @@ Progress Store::progress(const std::string& run) const {
   p.status = static_cast<Status>(rec.status);
   p.diverged_at = rec.diverged_at;
   p.heartbeat_utc = rec.heartbeat_utc;
+  p.last_loss = rec.last_loss;
   return p;
+}
+
+void Store::write_provenance(const std::string& run, std::size_t slot, const std::string& json) {
+  if (file_ < 0) throw StoreError("write_provenance on a closed store");
+  const std::string where = detail::file_name(file_) + ": /runs/" + run + "/provenance";
+  if (comm_size(file_) == 0) throw StoreError(where + ": store is open read-only");
+  if (slot >= kProvenanceSlots) throw StoreError(where + ": no slot " + std::to_string(slot));
+  Handle ds = open_run_dataset(file_, run, "provenance");
+  std::string text = json.substr(0, kProvenanceBytes);
+  text.resize(kProvenanceBytes, '\0');
+  Handle type = detail::fixed_string_type(kProvenanceBytes);
+  const hsize_t start = slot, count = 1;
+  Handle fspace = detail::check_space(H5Dget_space(ds), where);
+  check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nullptr, &count, nullptr), where);
+  Handle mspace = detail::check_space(H5Screate_simple(1, &count, nullptr), where);
+  check(H5Dwrite(ds, type, mspace, fspace, H5P_DEFAULT, text.data()), where + ": cannot write");
+}
+
+std::vector<std::string> Store::provenance(const std::string& run) const {
+  if (file_ < 0) throw StoreError("provenance on a closed store");
+  Handle ds = open_run_dataset(file_, run, "provenance");
+  Handle type = detail::fixed_string_type(kProvenanceBytes);
+  std::string all(kProvenanceSlots * kProvenanceBytes, '\0');
+  check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, all.data()),
+        detail::file_name(file_) + ": cannot read /runs/" + run + "/provenance");
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < kProvenanceSlots; ++i) {
+    std::string one = all.substr(i * kProvenanceBytes, kProvenanceBytes);
+    one.resize(one.find('\0') == std::string::npos ? one.size() : one.find('\0'));
+    if (!one.empty()) out.push_back(one);
+  }
+  return out;
 }
 
 namespace {

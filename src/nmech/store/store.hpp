@@ -51,7 +51,8 @@ struct RunLayout {
   std::vector<DatasetSpec> datasets;  // must include "step" (cols 0): the row dimension scale
 };
 
-enum class Status : std::int32_t { pending = 0, running = 1, done = 2, diverged = 3 };
+// failed: the run raised an error (logged by the sweep); its group moved on.
+enum class Status : std::int32_t { pending = 0, running = 1, done = 2, diverged = 3, failed = 4 };
 std::string to_string(Status s);
 
 struct Progress {
@@ -60,7 +61,13 @@ struct Progress {
   Status status = Status::pending;
   std::int64_t diverged_at = -1;
   double heartbeat_utc = 0.0;  // seconds since the epoch
+  double last_loss = 0.0;      // NaN before the first step
 };
+
+// Every run has `provenance`: kProvenanceSlots fixed-length strings of kProvenanceBytes, one
+// JSON object per attempt (start or resume) at the run (who, where, which libraries).
+constexpr std::size_t kProvenanceSlots = 16;
+constexpr std::size_t kProvenanceBytes = 2048;
 
 class Store {
  public:
@@ -84,6 +91,10 @@ class Store {
                   std::uint64_t nrows, const double* data);
   // Independent: writes the run's progress record (after its rows), then flushes the data.
   void commit(const std::string& run, const Progress& p);
+  // Independent: provenance slot `slot` of a run (text longer than kProvenanceBytes is cut).
+  void write_provenance(const std::string& run, std::size_t slot, const std::string& json);
+  // The run's non-empty provenance records, in slot order.
+  std::vector<std::string> provenance(const std::string& run) const;
 
   Progress progress(const std::string& run) const;
   std::vector<std::string> runs() const;

@@ -70,7 +70,8 @@ void validate_dataset(const RunLayout& run, const DatasetSpec& d, const ModelSet
   const std::string where = "run " + run.name + ", dataset '" + d.path + "'";
   for (const std::string& part : detail::split_path(d.path))
     check_name(part, where + ": path part");
-  if (d.path == "progress") throw StoreError(where + ": 'progress' is reserved");
+  if (d.path == "progress" || d.path == "provenance")
+    throw StoreError(where + ": '" + d.path + "' is reserved");
   if (d.cols == 0) {
     if (!d.set_family.empty()) throw StoreError(where + ": set_family given for a 1-D dataset");
     return;
@@ -282,12 +283,25 @@ void make_progress(hid_t run_group, const std::string& where) {
   Handle mem = detail::progress_mem_type();
   Handle file_type = detail::progress_file_type();
   // The fill value is the initial record, so no rank has to write it.
-  const detail::ProgressRecord pending{0, -1, static_cast<std::int32_t>(Status::pending), -1, 0.0};
+  const detail::ProgressRecord pending{0, -1, static_cast<std::int32_t>(Status::pending), -1, 0.0,
+                                       std::numeric_limits<double>::quiet_NaN()};
   Handle dcpl = early_dcpl(mem, &pending, what);
   Handle ds = make_dataset(run_group, "progress", file_type, {1}, dcpl, what);
   describe(ds, "",
            "rows_committed: rows a reader may trust; last_step; status; diverged_at (step or -1); "
-           "heartbeat_utc (seconds since the epoch)",
+           "heartbeat_utc (seconds since the epoch); last_loss (NaN before the first step)",
+           where);
+}
+
+// Empty strings until the run's leader writes a record, one per attempt (start or resume).
+void make_provenance(hid_t run_group, const std::string& where) {
+  const std::string what = where + ": cannot create provenance";
+  Handle type = detail::fixed_string_type(kProvenanceBytes);
+  Handle dcpl = early_dcpl(type, nullptr, what);
+  Handle ds = make_dataset(run_group, "provenance", type, {kProvenanceSlots}, dcpl, what);
+  describe(ds, "",
+           "one JSON object per attempt at the run (start or resume): nmech version, git commit, "
+           "library versions, hosts, ranks, Slurm job id and restart count",
            where);
 }
 
@@ -308,6 +322,7 @@ void write_run(hid_t runs_group, const RunLayout& run, const std::string& path) 
     describe(ds, d.units, d.description, where + "/" + d.path);
   }
   make_progress(group, where);
+  make_provenance(group, where);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -142,6 +142,18 @@ ContinuousPredictor::ContinuousPredictor(Family fam, const OptimParams& opt,
   }
 }
 
+void ContinuousPredictor::save(StateWriter& w) const {
+  for (const auto* v : {&x0_, &pred_, &zp_, &zm_, &z0_, &z1_}) w.put(*v);
+  w.put(zc_);
+  w.put(static_cast<double>(n_));
+}
+
+void ContinuousPredictor::load(StateReader& r) {
+  for (auto* v : {&x0_, &pred_, &zp_, &zm_, &z0_, &z1_}) r.get(*v);
+  r.get(zc_);
+  n_ = static_cast<long>(r.get());
+}
+
 void ContinuousPredictor::advance(const Forcing& f) {
   if (fam_ != Family::translation) accumulate(f);
   ++n_;

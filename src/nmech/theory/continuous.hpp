@@ -7,6 +7,7 @@
 
 #include "nmech/theory/forcing.hpp"
 #include "nmech/theory/optim_params.hpp"
+#include "nmech/theory/state_io.hpp"
 
 namespace nmech::theory {
 
@@ -36,6 +37,8 @@ class ContinuousPredictor {
   void advance(const Forcing& f);                             // consume update n's forcing
   const Oscillator& oscillator() const { return osc_; }
   long step() const { return n_; }
+  void save(StateWriter& w) const;  // checkpoint: the whole state, exactly
+  void load(StateReader& r);
 
  private:
   void accumulate(const Forcing& f);  // fold update n's forcing into the accumulators

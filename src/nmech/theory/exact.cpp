@@ -110,4 +110,28 @@ void ExactQuadratic::advance(const Forcing& f) {
   ++k_;
 }
 
+void ExactTranslation::save(StateWriter& w) const {
+  w.put(s_);
+  w.put(m_);
+  w.put(static_cast<double>(k_));
+}
+
+void ExactTranslation::load(StateReader& r) {
+  r.get(s_);
+  r.get(m_);
+  k_ = static_cast<long>(r.get());
+}
+
+void ExactQuadratic::save(StateWriter& w) const {
+  w.put(x_);
+  w.put(a_);
+  w.put(static_cast<double>(k_));
+}
+
+void ExactQuadratic::load(StateReader& r) {
+  r.get(x_);
+  r.get(a_);
+  k_ = static_cast<long>(r.get());
+}
+
 }  // namespace nmech::theory

@@ -5,6 +5,7 @@
 
 #include "nmech/theory/forcing.hpp"
 #include "nmech/theory/optim_params.hpp"
+#include "nmech/theory/state_io.hpp"
 
 namespace nmech::theory {
 
@@ -16,6 +17,8 @@ class ExactTranslation {
   const std::vector<double>& aux() const { return m_; }    // m_k (pred_exact_aux)
   void advance();                                          // k → k + 1
   long step() const { return k_; }
+  void save(StateWriter& w) const;  // checkpoint: the whole state, exactly
+  void load(StateReader& r);
 
  private:
   OptimParams opt_;
@@ -33,6 +36,8 @@ class ExactQuadratic {
   const std::vector<double>& aux() const { return a_; }    // A_k (pred_exact_aux)
   void advance(const Forcing& f);                          // consume update k's forcing
   long step() const { return k_; }
+  void save(StateWriter& w) const;
+  void load(StateReader& r);
 
  private:
   OptimParams opt_;

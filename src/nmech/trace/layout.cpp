@@ -1,7 +1,11 @@
 #include "nmech/trace/layout.hpp"
 
 #include <map>
+#include <sstream>
 #include <utility>
+
+#include "nmech/config/run_mapping.hpp"
+#include "nmech/theory/continuous.hpp"
 
 namespace nmech::trace {
 
@@ -117,6 +121,40 @@ std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets) {
     t.push_back({symmetry::to_string(f), fs.names, fs.layer, fs.index});
   }
   return t;
+}
+
+std::string model_key(const config::RunConfig& cfg) {
+  std::ostringstream k;
+  k << cfg.model << "-w" << cfg.width << "-c" << cfg.classifier_width << "-in" << cfg.input_size;
+  if (cfg.model.rfind("mlp", 0) == 0) k << "-d" << cfg.mlp_depth;
+  return k.str();
+}
+
+store::RunLayout run_layout(const config::RunConfig& c, const symmetry::SymmetrySets& sets,
+                            const std::string& run_name) {
+  const theory::OptimParams opt = config::optim_params(c);
+  store::RunLayout l;
+  l.name = run_name;
+  l.model = model_key(c);
+  l.rows = row_count(c.steps, c.record_every);
+  l.datasets = run_datasets(sets, opt);
+  l.attrs = {{"model_name", c.model}, {"width", c.width}, {"dataset", c.dataset},
+             {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"momentum", c.momentum},
+             {"dampening", c.dampening}, {"nesterov", std::int64_t{c.nesterov}},
+             {"decoupled_weight_decay", std::int64_t{c.decoupled_weight_decay}},
+             {"batch_size", c.batch_size}, {"steps", c.steps}, {"record_every", c.record_every},
+             {"seed", static_cast<std::int64_t>(c.seed)}, {"dtype", c.dtype}, {"bn_eps", c.bn_eps},
+             {"dropout", c.dropout}, {"init", c.init}, {"threads", c.threads},
+             {"angle_eq", theory::angle_eq(opt)}, {"relax_steps", theory::relax_steps(opt)},
+             {"config", config::to_toml(c)}};
+  for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale}) {
+    const auto osc = theory::Oscillator::make(static_cast<theory::Family>(f), opt);
+    const std::string fam = symmetry::to_string(f);
+    l.attrs.push_back({fam + "_gamma", osc.gamma});
+    l.attrs.push_back({fam + "_omega", osc.omega});
+    l.attrs.push_back({fam + "_damping_regime", theory::to_string(osc.regime)});
+  }
+  return l;
 }
 
 }  // namespace nmech::trace

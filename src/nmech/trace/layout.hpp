@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "nmech/config/run_config.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/symmetry/sets.hpp"
 #include "nmech/theory/optim_params.hpp"
@@ -22,6 +23,13 @@ std::vector<std::string> family_datasets(symmetry::Family f, const theory::Optim
 // Every dataset of a run: step, time, loss, accuracy, then each family with sets.
 std::vector<store::DatasetSpec> run_datasets(const symmetry::SymmetrySets& sets,
                                              const theory::OptimParams& opt);
+
+// Identifies a model's shape: runs with the same key share /models/<key>/sets.
+std::string model_key(const config::RunConfig& cfg);
+// A run's whole layout in the store: datasets, rows and attributes (every hyperparameter, the
+// resolved config, the oscillator constants). sets are the run's model's.
+store::RunLayout run_layout(const config::RunConfig& cfg, const symmetry::SymmetrySets& sets,
+                            const std::string& run_name);
 
 // The store's set tables of a model.
 std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets);

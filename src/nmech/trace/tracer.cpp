@@ -274,6 +274,34 @@ RowBlock Tracer::take_rows() {
   return out;
 }
 
+std::vector<double> Tracer::save_state() const {
+  if (block_.nrows != 0) throw std::logic_error("tracer checkpoint with rows not taken");
+  theory::StateWriter w;
+  for (const auto& fam : families_) {
+    if (!fam->paper) throw std::logic_error("tracer checkpoint before the first step");
+    if (fam->exact_t) fam->exact_t->save(w);
+    if (fam->exact_q) fam->exact_q->save(w);
+    fam->paper->save(w);
+    if (fam->modloss) fam->modloss->save(w);
+  }
+  return w.values();
+}
+
+void Tracer::load_state(const std::vector<double>& state) {
+  theory::StateReader r(state);
+  for (auto& fam : families_) {
+    fam->measured.assign(static_cast<std::size_t>(fam->count), 0.0);
+    start_predictors(*fam);  // the right kinds of predictor, then their saved state
+    if (fam->exact_t) fam->exact_t->load(r);
+    if (fam->exact_q) fam->exact_q->load(r);
+    fam->paper->load(r);
+    if (fam->modloss) fam->modloss->load(r);
+  }
+  if (!r.done()) throw std::runtime_error("checkpoint: tracer state has values left over");
+  block_ = RowBlock{};
+  non_finite_ = false;
+}
+
 ErrorStats Tracer::error(symmetry::Family f, const std::string& prediction) const {
   ErrorStats st;
   const std::string px = std::string(symmetry::to_string(f)) + "/";

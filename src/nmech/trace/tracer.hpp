@@ -48,6 +48,11 @@ class Tracer {
   std::uint64_t buffered_rows() const { return block_.nrows; }
   RowBlock take_rows();
 
+  // Checkpoint at a step boundary (after after_step, rows taken): every predictor's state, so a
+  // resumed run predicts exactly what an uninterrupted one does.
+  std::vector<double> save_state() const;
+  void load_state(const std::vector<double>& state);
+
   // Relative error of pred_exact / pred_paper against the measurement in the latest recorded row
   // (normalised by Σ|θ| for translation, Q for scale, Q_in + Q_out for rescale).
   ErrorStats error(symmetry::Family f, const std::string& prediction) const;

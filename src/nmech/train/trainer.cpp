@@ -4,10 +4,13 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
+#include <limits>
 #include <sstream>
 
 #include "nmech/config/run_mapping.hpp"
 #include "nmech/data/loader.hpp"
+#include "nmech/dist/reducer.hpp"
 #include "nmech/models/net.hpp"
 #include "nmech/trace/layout.hpp"
 #include "nmech/train/sgd.hpp"
@@ -28,23 +31,20 @@ models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& 
   return config::model_spec(cfg, d.channels, d.classes);
 }
 
-std::string model_key(const config::RunConfig& cfg) {
-  std::ostringstream k;
-  k << cfg.model << "-w" << cfg.width << "-c" << cfg.classifier_width << "-in" << cfg.input_size;
-  if (cfg.model.rfind("mlp", 0) == 0) k << "-d" << cfg.mlp_depth;
-  return k.str();
-}
-
 data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& origin) {
   data::Dataset d = cfg.dataset == "synthetic" ? data::make_synthetic(1024, 1, 28, 10, 12345)
                                                : data::load_fashion_mnist(cfg.data_dir, true);
+  check_dataset(cfg, d, origin);
+  return d;
+}
+
+void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin) {
   if (cfg.batch_size > d.count)
     throw config::ConfigError(origin + ": key 'batch_size': " + std::to_string(cfg.batch_size) +
                               " exceeds the " + std::to_string(d.count) + " images of " + d.name);
   if (cfg.input_size < d.height)
     throw config::ConfigError(origin + ": key 'input_size': " + std::to_string(cfg.input_size) +
                               " is smaller than the " + std::to_string(d.height) + "-pixel images");
-  return d;
 }
 
 Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data) : s_(std::make_unique<State>()) {
@@ -77,57 +77,67 @@ const symmetry::SymmetrySets& Trainer::sets() const { return s_->sets; }
 std::vector<store::SetTable> Trainer::set_tables() const { return trace::set_tables(s_->sets); }
 
 store::RunLayout Trainer::layout(const std::string& run_name) const {
-  const auto& c = s_->cfg;
-  store::RunLayout l;
-  l.name = run_name;
-  l.model = model_key(c);
-  l.rows = trace::row_count(c.steps, c.record_every);
-  l.datasets = trace::run_datasets(s_->sets, s_->opt);
-  l.attrs = {{"model_name", c.model}, {"width", c.width}, {"dataset", c.dataset},
-             {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"momentum", c.momentum},
-             {"dampening", c.dampening}, {"nesterov", std::int64_t{c.nesterov}},
-             {"decoupled_weight_decay", std::int64_t{c.decoupled_weight_decay}},
-             {"batch_size", c.batch_size}, {"steps", c.steps}, {"record_every", c.record_every},
-             {"seed", static_cast<std::int64_t>(c.seed)}, {"dtype", c.dtype}, {"bn_eps", c.bn_eps},
-             {"dropout", c.dropout}, {"init", c.init}, {"threads", c.threads},
-             {"angle_eq", theory::angle_eq(s_->opt)}, {"relax_steps", theory::relax_steps(s_->opt)},
-             {"config", config::to_toml(c)}};
-  for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale}) {
-    const auto osc = theory::Oscillator::make(static_cast<theory::Family>(f), s_->opt);
-    const std::string fam = symmetry::to_string(f);
-    l.attrs.push_back({fam + "_gamma", osc.gamma});
-    l.attrs.push_back({fam + "_omega", osc.omega});
-    l.attrs.push_back({fam + "_damping_regime", theory::to_string(osc.regime)});
-  }
-  return l;
+  return trace::run_layout(s_->cfg, s_->sets, run_name);
 }
+
+void Trainer::set_reducer(dist::Reducer* reducer) { s_->reducer = reducer; }
 
 namespace {
 
-void flush(trace::Tracer& tracer, store::Store& st, const std::string& run, store::Progress& prog) {
+// Writes the tracer's buffered rows and then the progress record that makes them visible; a
+// rank that does not write (a group member other than the leader) drops its identical copy.
+void flush(trace::Tracer& tracer, store::Store& st, const std::string& run, store::Progress& prog,
+           bool write, double& seconds) {
   auto block = tracer.take_rows();
-  if (block.nrows == 0) return;
+  if (block.nrows > 0) prog.rows_committed = static_cast<std::int64_t>(block.row0 + block.nrows);
+  if (!write) return;
+  const auto t0 = std::chrono::steady_clock::now();
   for (const auto& [name, values] : block.data) st.write_rows(run, name, block.row0, block.nrows, values.data());
-  prog.rows_committed = static_cast<std::int64_t>(block.row0 + block.nrows);
   prog.heartbeat_utc = now_utc();
   st.commit(run, prog);  // rows first, then the progress record that makes them visible
+  seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// This rank's contiguous share [lo, hi) of a global batch of n, balanced to within one.
+std::pair<std::int64_t, std::int64_t> shard(std::int64_t n, int rank, int size) {
+  return {n * rank / size, n * (rank + 1) / size};
 }
 
 }  // namespace
 
 double Trainer::step(std::int64_t k, bool trace) {
   State& s = *s_;
-  auto batch = data::make_batch(*s.data, s.loader->next(s.cfg.batch_size), s.cfg.input_size, s.dtype);
+  auto global = s.loader->next(s.cfg.batch_size);
+  const int rank = s.reducer ? s.reducer->rank() : 0, size = s.reducer ? s.reducer->size() : 1;
+  const auto [lo, hi] = shard(static_cast<std::int64_t>(global.size()), rank, size);
+  std::vector<std::int64_t> mine(global.begin() + lo, global.begin() + hi);
   s.sgd->zero_grad();
-  auto logits = s.net->forward(batch.images);
-  auto loss = s.net->loss(logits, batch.labels);
-  loss.backward();
-  const double loss_v = loss.item<double>();
+  double loss_v = 0, correct = 0;
+  if (!mine.empty()) {
+    auto batch = data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype);
+    auto logits = s.net->forward(batch.images);
+    auto loss = s.net->loss(logits, batch.labels);
+    // Each rank's mean loss weighted by its share, so the summed gradient is the global mean's.
+    if (size > 1) loss = loss * (static_cast<double>(mine.size()) / static_cast<double>(global.size()));
+    loss.backward();
+    loss_v = loss.item<double>();
+    if (trace) correct = logits.argmax(1).eq(batch.labels).sum().item<double>();
+  }
+  if (size > 1) {
+    for (auto& [name, p] : s.named)
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // an empty shard
+    std::vector<at::Tensor> grads;
+    for (auto& [name, p] : s.named) grads.push_back(p.grad());
+    std::vector<double> scalars{loss_v, correct};
+    s.reducer->allreduce(grads, scalars);
+    loss_v = scalars[0];
+    correct = scalars[1];
+  }
   if (!trace) {
     s.sgd->step();
     return loss_v;
   }
-  const double acc = logits.argmax(1).eq(batch.labels).to(torch::kDouble).mean().item<double>();
+  const double acc = correct / static_cast<double>(global.size());
   s.tracer->before_step(k, loss_v, acc);
   if (s.tracer->non_finite()) return loss_v;  // diverged: the update is not taken
   s.sgd->step();
@@ -135,14 +145,27 @@ double Trainer::step(std::int64_t k, bool trace) {
   return loss_v;
 }
 
-RunOutcome Trainer::run(store::Store& st, const std::string& run_name) {
+RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const RunHooks& hooks) {
   State& s = *s_;
   RunOutcome out;
   store::Progress prog;
+  prog.last_loss = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t k0 = 0;
+  if (!hooks.checkpoint.empty() && std::filesystem::exists(hooks.checkpoint)) {
+    k0 = load_checkpoint(hooks.checkpoint, prog);
+  } else if (s.reducer && s.reducer->size() > 1) {
+    std::vector<at::Tensor> params;
+    for (auto& [name, p] : s.named) params.push_back(p);
+    if (s.reducer->broadcast(params) != 0)  // same seed, same code: replicas must agree
+      throw std::runtime_error(run_name + ": initial parameters differ from the group leader's");
+  }
+  out.resumed_from = k0;
+  out.steps_done = k0;
+  out.last_loss = prog.last_loss;
   prog.status = store::Status::running;
   prog.heartbeat_utc = now_utc();
-  st.commit(run_name, prog);
-  for (std::int64_t k = 0; k < s.cfg.steps; ++k) {
+  if (hooks.write) st.commit(run_name, prog);
+  for (std::int64_t k = k0; k < s.cfg.steps; ++k) {
     out.last_loss = step(k);
     if (s.tracer->non_finite()) {
       out.status = store::Status::diverged;
@@ -151,7 +174,20 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name) {
     }
     out.steps_done = k + 1;
     prog.last_step = k;
-    if (s.tracer->buffered_rows() >= kFlushRows) flush(*s.tracer, st, run_name, prog);
+    prog.last_loss = out.last_loss;
+    if (s.tracer->buffered_rows() >= kFlushRows) flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
+    if (hooks.on_step) hooks.on_step(k, out.last_loss);
+    if (k + 1 == s.cfg.steps) break;
+    const bool stop = hooks.stop && hooks.stop();
+    const bool due = hooks.checkpoint_every > 0 && (k + 1) % hooks.checkpoint_every == 0;
+    if ((stop || due) && !hooks.checkpoint.empty()) {
+      flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
+      if (hooks.write) save_checkpoint(hooks.checkpoint, k + 1, prog);
+    }
+    if (stop) {
+      out.stopped = true;
+      return out;
+    }
   }
   if (out.status != store::Status::diverged) {
     s.tracer->finish();
@@ -161,11 +197,14 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name) {
   for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale})
     if (s.sets.get(f).count() > 0)
       out.errors[f] = {s.tracer->error(f, "pred_exact"), s.tracer->error(f, "pred_paper")};
-  flush(*s.tracer, st, run_name, prog);
+  flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
   prog.status = out.status;
   prog.diverged_at = out.diverged_at;
   prog.heartbeat_utc = now_utc();
-  st.commit(run_name, prog);
+  if (hooks.write) {
+    st.commit(run_name, prog);
+    if (!hooks.checkpoint.empty()) std::filesystem::remove(hooks.checkpoint);  // finished for good
+  }
   return out;
 }
 

@@ -12,6 +12,10 @@
 #include "nmech/symmetry/sets.hpp"
 #include "nmech/trace/tracer.hpp"
 
+namespace nmech::dist {
+class Reducer;
+}
+
 namespace nmech::train {
 
 struct FamilyErrors {
@@ -23,14 +27,27 @@ struct RunOutcome {
   std::int64_t steps_done = 0;
   std::int64_t diverged_at = -1;
   double last_loss = 0;
+  bool stopped = false;            // asked to stop: checkpointed at steps_done, still running
+  std::int64_t resumed_from = 0;   // the step a checkpoint restarted this attempt at
+  double store_seconds = 0;        // spent writing rows and progress records
   std::map<symmetry::Family, FamilyErrors> errors;  // at the last recorded row
 };
 
+// What a sweep asks of a run besides training it; a single `nmech run` needs none of it.
+struct RunHooks {
+  bool write = true;                  // this rank writes rows and progress (a group's leader)
+  std::string checkpoint;             // "": none. Resumes from it when the file exists.
+  std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0: only when stopping
+  // Asked at every step boundary, on every rank of the group; true: checkpoint and stop.
+  std::function<bool()> stop;
+  std::function<void(std::int64_t step, double loss)> on_step;  // after every step
+};
+
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d);
-// Identifies a model's shape (its sets are shared by every run with that key).
-std::string model_key(const config::RunConfig& cfg);
 // Loads the configured dataset; DataError or ConfigError (batch larger than the data) on bad input.
 data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& origin);
+// The checks load_dataset makes, for another config on the same data (the runs of a sweep).
+void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin);
 
 class Trainer {
  public:
@@ -42,9 +59,19 @@ class Trainer {
   std::vector<store::SetTable> set_tables() const;
   const symmetry::SymmetrySets& sets() const;
 
+  // Data parallelism: every global batch is split across the reducer's group and gradients are
+  // summed over it. Not owned; nullptr (the default) trains alone.
+  void set_reducer(dist::Reducer* reducer);
+
   // Trains every step, writing rows to `store` under run `run_name` and committing progress.
   // Stops early, marking the run diverged, on a non-finite loss or parameter.
-  RunOutcome run(store::Store& store, const std::string& run_name);
+  RunOutcome run(store::Store& store, const std::string& run_name, const RunHooks& hooks = {});
+
+  // Checkpoint at a step boundary (rows flushed): model, buffers, optimizer, data position, RNG,
+  // tracer and the progress record. Written to "<path>.tmp" and renamed, so a crash leaves the
+  // old or the new file, never half of one. load returns the next step to train.
+  void save_checkpoint(const std::string& path, std::int64_t next_step, const store::Progress& p);
+  std::int64_t load_checkpoint(const std::string& path, store::Progress& p);
 
   // One training step k: batch, forward, backward, tracer reads, update. Returns the loss.
   // Without trace the tracer is skipped (benchmarks). A non-finite loss or parameter leaves

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "nmech/data/loader.hpp"
+#include "nmech/dist/reducer.hpp"
 #include "nmech/models/net.hpp"
 #include "nmech/train/sgd.hpp"
 #include "nmech/train/trainer.hpp"
@@ -21,6 +22,7 @@ struct Trainer::State {
   std::unique_ptr<Sgd> sgd;
   std::unique_ptr<trace::Tracer> tracer;
   std::unique_ptr<data::Loader> loader;
+  dist::Reducer* reducer = nullptr;
 };
 
 }  // namespace nmech::train

@@ -1,0 +1,55 @@
+#include "nmech/dist/comm.hpp"
+
+#include <unistd.h>
+
+namespace nmech::dist {
+
+Comm::Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog) : comm_(comm), id_(id), wd_(watchdog) {
+  MPI_Comm_rank(comm_, &rank_);
+  MPI_Comm_size(comm_, &size_);
+  world_ranks_.resize(static_cast<size_t>(size_));
+  const int me = wd_.world_rank();
+  MPI_Allgather(&me, 1, MPI_INT, world_ranks_.data(), 1, MPI_INT, comm_);
+}
+
+void Comm::wait(MPI_Request& req, const std::string& what) {
+  wd_.wait(req, id_, seq_, what, world_ranks_);
+}
+
+// The test hook: this rank never joins `what` and never beats again, as a hung rank would.
+static void maybe_stall(int world_rank, const std::string& what) {
+  if (!test_stall(world_rank, what)) return;
+  for (;;) pause();
+}
+
+void Comm::barrier(const std::string& what) {
+  ++seq_;
+  maybe_stall(wd_.world_rank(), what);
+  MPI_Request req;
+  MPI_Ibarrier(comm_, &req);
+  wait(req, what);
+}
+
+void Comm::bcast(void* data, int count, MPI_Datatype type, int root, const std::string& what) {
+  ++seq_;
+  maybe_stall(wd_.world_rank(), what);
+  MPI_Request req;
+  MPI_Ibcast(data, count, type, root, comm_, &req);
+  wait(req, what);
+}
+
+void Comm::allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op, const std::string& what) {
+  ++seq_;
+  maybe_stall(wd_.world_rank(), what);
+  MPI_Request req;
+  MPI_Iallreduce(MPI_IN_PLACE, inout, count, type, op, comm_, &req);
+  wait(req, what);
+}
+
+bool Comm::any(bool flag, const std::string& what) {
+  int v = flag ? 1 : 0;
+  allreduce(&v, 1, MPI_INT, MPI_MAX, what);
+  return v != 0;
+}
+
+}  // namespace nmech::dist

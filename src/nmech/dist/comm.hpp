@@ -1,0 +1,40 @@
+#pragma once
+// A communicator whose every collective is watched (watchdog.hpp): the world, or one rank group
+// of a sweep. Collectives are issued non-blocking and waited on through the watchdog, so a
+// stall ends with the missing ranks named instead of a hang. Torch-free.
+#include <mpi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nmech/dist/watchdog.hpp"
+
+namespace nmech::dist {
+
+class Comm {
+ public:
+  // Wraps comm (not owned); id tells the watchdog which communicator a collective belongs to
+  // (0 for the world, 1 + group index for a group).
+  Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog);
+  MPI_Comm get() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  const std::vector<int>& world_ranks() const { return world_ranks_; }
+
+  void barrier(const std::string& what);
+  void bcast(void* data, int count, MPI_Datatype type, int root, const std::string& what);
+  void allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op, const std::string& what);
+  // Any rank's flag set makes it set on every rank.
+  bool any(bool flag, const std::string& what);
+
+ private:
+  void wait(MPI_Request& req, const std::string& what);
+  MPI_Comm comm_;
+  std::int64_t id_, seq_ = 0;
+  int rank_ = 0, size_ = 1;
+  std::vector<int> world_ranks_;
+  Watchdog& wd_;
+};
+
+}  // namespace nmech::dist

@@ -1,0 +1,65 @@
+#pragma once
+// The stall inspector (Horovod's idea, DESIGN.md "Collectives never hang silently"): every rank
+// posts, in a small one-sided window on world rank 0, which collective it last entered and a
+// heartbeat counter it bumps every step. A rank waiting on a collective polls that table; when
+// the ranks it waits for have shown no sign of life for `timeout_s`, it names them and the job
+// is aborted instead of hanging. Torch-free.
+#include <mpi.h>
+
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace nmech::dist {
+
+// What a stalled collective reports (then MPI_Abort): the CLI prints it on one line.
+class CollectiveTimeout : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Watchdog {
+ public:
+  // Collective over world: allocates the window and learns every rank's host.
+  Watchdog(MPI_Comm world, double timeout_s);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  void close();  // collective: frees the window
+
+  // This rank is alive (once per training step).
+  void heartbeat();
+  // Waits for `req`, this rank's part of collective number `seq` named `what` over a
+  // communicator identified by `comm_id` whose members are `world_ranks`. Throws
+  // CollectiveTimeout naming the ranks that did not arrive once none of them has made progress
+  // for timeout_s seconds.
+  void wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, const std::string& what,
+            const std::vector<int>& world_ranks);
+  // Called about every 50 ms while waiting (the sweep forwards stop signals from here).
+  void on_poll(std::function<void()> f) { poll_ = std::move(f); }
+
+  double timeout_s() const { return timeout_s_; }
+  int world_rank() const { return rank_; }
+  const std::string& host(int world_rank) const { return hosts_.at(static_cast<size_t>(world_rank)); }
+
+ private:
+  struct Record {
+    std::int64_t comm_id, seq, beats;
+  };
+  void post();
+  std::vector<Record> table();
+  MPI_Win win_ = MPI_WIN_NULL;
+  int rank_ = 0, size_ = 1;
+  double timeout_s_;
+  Record mine_{-1, -1, 0};
+  std::vector<std::string> hosts_;
+  std::function<void()> poll_;
+};
+
+// Test hook: NMECH_TEST_STALL="<world rank>:<collective name>" makes that rank stop, without a
+// heartbeat, instead of joining that collective, so the tests can show the stall is named.
+bool test_stall(int world_rank, const std::string& what);
+
+}  // namespace nmech::dist

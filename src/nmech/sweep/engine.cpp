@@ -1,0 +1,320 @@
+#include "nmech/sweep/engine.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <algorithm>
+#include <filesystem>
+#include <memory>
+
+#include "nmech/config/run_mapping.hpp"
+#include "nmech/config/sweep_config.hpp"
+#include "nmech/dist/comm.hpp"
+#include "nmech/dist/mpi_reducer.hpp"
+#include "nmech/dist/work_queue.hpp"
+#include "nmech/store/store.hpp"
+#include "nmech/sweep/plan.hpp"
+#include "nmech/sweep/progress_log.hpp"
+#include "nmech/sweep/provenance.hpp"
+#include "nmech/sweep/signals.hpp"
+#include "nmech/trace/layout.hpp"
+#include "nmech/train/trainer.hpp"
+
+namespace nmech::sweep {
+
+namespace {
+
+using store::Status;
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+// Broadcasts rank 0's text (an error, "" for none) over world; unwatched: used before the
+// watchdog exists, while every rank runs the same set-up code.
+std::string bcast_text(const std::string& text, MPI_Comm world) {
+  int n = static_cast<int>(text.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, world);
+  std::string out = text;
+  out.resize(static_cast<size_t>(n));
+  if (n > 0) MPI_Bcast(out.data(), n, MPI_CHAR, 0, world);
+  return out;
+}
+
+void check_world(const config::SweepConfig& sc, int world_size, const std::string& origin) {
+  const char* ntasks = std::getenv("SLURM_NTASKS");
+  if (ntasks != nullptr && std::to_string(world_size) != ntasks)
+    throw config::ConfigError(origin + ": the MPI world has " + std::to_string(world_size) +
+                              " ranks but SLURM_NTASKS is " + ntasks +
+                              "; launch with srun (or mpirun inside the allocation) on every task");
+  (void)sc;
+}
+
+// Why an existing store cannot take this sweep ("" when it can): not a store, or another
+// config (then the keys that differ).
+std::string reuse_problem(const std::string& path, const config::SweepConfig& sc) {
+  try {
+    auto st = store::Store::open_read(path);
+    const std::string old_toml = st.file_attr("config");
+    if (st.file_attr("config_sha256") == config::sweep_hash(sc)) return "";
+    std::string msg = path + ": holds a sweep of another config; differing keys: ";
+    const auto diff = config::differing_keys(old_toml, config::to_toml(sc));
+    for (size_t i = 0; i < diff.size(); ++i) msg += (i ? "; " : "") + diff[i];
+    return msg + " (use another -o, or remove the store to start over)";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+}
+
+store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, const data::Dataset& data,
+                            MPI_Comm world, int rank) {
+  const std::string& path = plan.store_path;
+  const int exists = rank == 0 ? static_cast<int>(std::filesystem::exists(path)) : 0;
+  int ex = exists;
+  MPI_Bcast(&ex, 1, MPI_INT, 0, world);
+  if (ex) {
+    const std::string problem = bcast_text(rank == 0 ? reuse_problem(path, sc) : "", world);
+    if (!problem.empty()) throw store::StoreError(problem);
+    return store::Store::open(path, world);
+  }
+  const auto& first = plan.runs.front().cfg;
+  const auto sets = symmetry::derive_sets(
+      models::make_wiring(config::model_spec(first, data.channels, data.classes)));
+  std::vector<store::RunLayout> layouts;
+  for (const auto& r : plan.runs) layouts.push_back(trace::run_layout(r.cfg, sets, r.name));
+  const store::Attrs attrs = {{"nmech_version", std::string(NMECH_VERSION)},
+                              {"git_commit", std::string(NMECH_GIT_COMMIT)},
+                              {"created_utc", utc_now()},
+                              {"kind", std::string("sweep")},
+                              {"config", config::to_toml(sc)},
+                              {"config_sha256", config::sweep_hash(sc)},
+                              {"ranks_per_run", sc.ranks_per_run},
+                              {"libraries", library_versions()}};
+  return store::Store::create(path, world, attrs, {{trace::model_key(first), trace::set_tables(sets)}},
+                              layouts);
+}
+
+// Indices (into plan.runs) of the runs still to train: not done, not diverged. Failed runs are
+// tried again. Read by rank 0 and broadcast.
+std::vector<int> runs_to_train(const store::Store& st, const Plan& plan, MPI_Comm world, int rank) {
+  std::vector<int> todo;
+  if (rank == 0)
+    for (size_t i = 0; i < plan.runs.size(); ++i) {
+      const Status s = st.progress(plan.runs[i].name).status;
+      if (s != Status::done && s != Status::diverged) todo.push_back(static_cast<int>(i));
+    }
+  int n = static_cast<int>(todo.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, world);
+  todo.resize(static_cast<size_t>(n));
+  if (n > 0) MPI_Bcast(todo.data(), n, MPI_INT, 0, world);
+  return todo;
+}
+
+ProgressMode progress_mode(const std::string& m, int world_size) {
+  if (m == "lines") return ProgressMode::lines;
+  if (m == "bar") return ProgressMode::bar;
+  if (m == "none") return ProgressMode::none;
+  // Open MPI gives every rank a pseudo-terminal even when its output goes to a file, so a live
+  // bar is the default only for a single rank on a terminal outside Slurm.
+  const bool tty = isatty(STDOUT_FILENO) && std::getenv("SLURM_JOB_ID") == nullptr;
+  return tty && world_size == 1 ? ProgressMode::bar : ProgressMode::lines;
+}
+
+// Everything one group needs while it trains runs.
+struct Group {
+  dist::Comm& comm;
+  dist::WorkQueue& queue;
+  dist::Watchdog& watchdog;
+  std::unique_ptr<dist::MpiReducer> reducer;
+  int index = 0, world_size = 1;
+  bool leader() const { return comm.rank() == 0; }
+  std::vector<std::string> hosts() const {
+    std::vector<std::string> h;
+    for (int r : comm.world_ranks()) h.push_back(watchdog.host(r));
+    return h;
+  }
+};
+
+// Forwards a caught signal to the shared stop flag (once) and reports whether the sweep stops.
+bool stop_requested(dist::WorkQueue& q) {
+  static bool forwarded = false;
+  if (stop_signal() != 0 && !forwarded) {
+    q.request_stop();
+    forwarded = true;
+  }
+  return q.stop_requested();
+}
+
+struct GroupTally {
+  double store_seconds = 0;
+  bool stopped = false;
+};
+
+// Trains one run with this group; returns false when the sweep is stopping.
+bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store::Store& st,
+               const std::string& checkpoint, std::int64_t checkpoint_every, ProgressLog& log,
+               const std::string& label, GroupTally& tally) {
+  train::Trainer trainer(run.cfg, data);
+  if (g.reducer) trainer.set_reducer(g.reducer.get());
+  train::RunHooks hooks;
+  hooks.write = g.leader();
+  hooks.checkpoint = checkpoint;
+  hooks.checkpoint_every = checkpoint_every;
+  hooks.stop = [&] {
+    const bool s = stop_requested(g.queue);
+    return g.reducer ? g.reducer->any(s) : s;
+  };
+  bool first = true;
+  hooks.on_step = [&](std::int64_t k, double loss) {
+    g.watchdog.heartbeat();
+    if (!g.leader()) return;
+    if (first) {
+      first = false;
+      Attempt a{static_cast<std::int64_t>(st.provenance(run.name).size()), k, g.world_size, g.index,
+                g.comm.world_ranks(), g.hosts()};
+      st.write_provenance(run.name, std::min<std::size_t>(a.attempt, store::kProvenanceSlots - 1),
+                          provenance_json(a));
+      log.start(run.name, label, k, run.cfg.steps);
+    }
+    log.step(k, loss);
+  };
+  train::RunOutcome out;
+  try {
+    out = trainer.run(st, run.name, hooks);
+  } catch (const dist::CollectiveTimeout&) {
+    throw;
+  } catch (const std::exception& e) {  // this run only: record it and move on
+    if (g.leader()) {
+      store::Progress p = st.progress(run.name);
+      p.status = Status::failed;
+      st.commit(run.name, p);
+      log.note(run.name + " (" + label + "): failed: " + e.what());
+    }
+    return true;
+  }
+  tally.store_seconds += out.store_seconds;
+  if (g.leader()) {
+    if (first) log.start(run.name, label, out.resumed_from, run.cfg.steps);
+    if (out.stopped)
+      log.finish("stopped at step " + std::to_string(out.steps_done) + " (checkpointed)");
+    else if (out.status == Status::diverged)
+      log.finish("diverged at step " + std::to_string(out.diverged_at));
+    else
+      log.finish("done");
+  }
+  return !out.stopped;
+}
+
+struct Summary {
+  int counts[5] = {0, 0, 0, 0, 0};  // by Status
+  std::vector<std::string> diverged;
+};
+
+Summary summarise(const store::Store& st, const Plan& plan) {
+  Summary s;
+  for (const auto& r : plan.runs) {
+    const auto p = st.progress(r.name);
+    s.counts[static_cast<int>(p.status)]++;
+    if (p.status == Status::diverged) s.diverged.push_back(r.name + " at step " + std::to_string(p.diverged_at));
+  }
+  return s;
+}
+
+}  // namespace
+
+int run_sweep(const SweepOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MPI_Comm world = MPI_COMM_WORLD;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(world, &rank);
+  MPI_Comm_size(world, &size);
+  install_stop_signals();
+
+  // Set-up: every rank reads the same inputs and so throws the same error.
+  const auto sc = config::load_sweep_config(o.config);
+  check_world(sc, size, o.config);
+  const Plan plan = sweep::plan(sc, size, o.config, o.store);
+  const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
+  for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
+  store::Store st = open_or_create(plan, sc, data, world, rank);
+  const std::vector<int> todo = runs_to_train(st, plan, world, rank);
+  const std::string ckpt_dir = plan.store_path + ".ckpt";
+  if (rank == 0) std::filesystem::create_directories(ckpt_dir);
+
+  dist::Watchdog watchdog(world, o.collective_timeout_s);
+  dist::WorkQueue queue(world);
+  watchdog.on_poll([&] { stop_requested(queue); });
+  const int r = static_cast<int>(sc.ranks_per_run);
+  MPI_Comm group_comm;
+  MPI_Comm_split(world, rank / r, rank, &group_comm);
+  dist::Comm world_c(world, 0, watchdog), group_c(group_comm, 1 + rank / r, watchdog);
+  Group g{group_c, queue, watchdog, nullptr, rank / r, size};
+  if (r > 1) g.reducer = std::make_unique<dist::MpiReducer>(group_c);
+  ProgressLog log(progress_mode(o.progress, size), o.progress_every_s);
+  if (rank == 0)
+    log.note("sweep " + o.config + ": " + std::to_string(plan.runs.size()) + " runs (" +
+             std::to_string(plan.runs.size() - todo.size()) + " already finished), " +
+             std::to_string(size / r) + " groups of " + std::to_string(r) + " ranks, store " +
+             plan.store_path);
+  world_c.barrier("sweep_start");  // the checkpoint directory exists for everyone
+
+  GroupTally tally;
+  for (;;) {
+    std::int64_t next = -1;
+    if (g.leader()) next = stop_requested(queue) ? -1 : queue.next();
+    group_c.bcast(&next, 1, MPI_INT64_T, 0, "hand_out");
+    if (next < 0 || next >= static_cast<std::int64_t>(todo.size())) break;
+    const PlannedRun& run = plan.runs[static_cast<size_t>(todo[static_cast<size_t>(next)])];
+    const std::string label = "run " + std::to_string(todo[static_cast<size_t>(next)] + 1) + "/" +
+                              std::to_string(plan.runs.size()) + ", group " + std::to_string(g.index);
+    if (!train_one(g, run, data, st, ckpt_dir + "/" + run.name + ".pt", sc.checkpoint_every, log, label,
+                   tally)) {
+      tally.stopped = true;
+      break;
+    }
+  }
+
+  // Every group waits here for the others (the watchdog tells waiting from stalling).
+  world_c.barrier("sweep_end");
+  double store_s = g.leader() ? tally.store_seconds : 0.0;
+  world_c.allreduce(&store_s, 1, MPI_DOUBLE, MPI_SUM, "store_time");
+  const bool stopped = world_c.any(tally.stopped || stop_signal() != 0, "stop_tally");
+  int code = 0;
+  if (rank == 0) {
+    const Summary s = summarise(st, plan);
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const int unfinished = s.counts[0] + s.counts[1];
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "sweep summary: %zu runs: done %d, diverged %d, failed %d, unfinished %d | wall %s | "
+                  "store writes %.3f s of %.1f group-seconds (%.2f%%)",
+                  plan.runs.size(), s.counts[2], s.counts[3], s.counts[4], unfinished,
+                  format_duration(wall).c_str(), store_s, wall * (size / r),
+                  100.0 * store_s / std::max(1e-9, wall * (size / r)));
+    log.note(buf);
+    for (const auto& d : s.diverged) log.note("diverged: " + d);
+    if (stopped && unfinished > 0) {
+      log.note("stopped by a signal: " + std::to_string(unfinished) +
+               " runs unfinished, checkpoints in " + ckpt_dir + "; rerun the same command to resume");
+      code = 3;
+    }
+  }
+  MPI_Bcast(&code, 1, MPI_INT, 0, world);
+  queue.close();
+  watchdog.close();
+  st.close();
+  MPI_Comm_free(&group_comm);
+  if (code == 0 && rank == 0) {
+    std::error_code ec;
+    std::filesystem::remove(ckpt_dir, ec);  // empty once every run has finished
+  }
+  return code;
+}
+
+}  // namespace nmech::sweep

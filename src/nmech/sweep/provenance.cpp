@@ -1,0 +1,79 @@
+#include "nmech/sweep/provenance.hpp"
+
+#include <dlfcn.h>
+#include <hdf5.h>
+#include <mpi.h>
+#include <torch/version.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+namespace nmech::sweep {
+
+namespace {
+
+std::string env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string mpi_version() {
+  char buf[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(buf, &len);
+  std::string s(buf, static_cast<size_t>(len));
+  const auto comma = s.find(',');  // "Open MPI v4.1.4, package: ..." → "Open MPI v4.1.4"
+  return s.substr(0, comma);
+}
+
+std::string hdf5_version() {
+  unsigned maj = 0, min = 0, rel = 0;
+  H5get_libversion(&maj, &min, &rel);
+  return std::to_string(maj) + "." + std::to_string(min) + "." + std::to_string(rel);
+}
+
+// The BLAS behind libblas.so.3 is picked at run time (Debian alternatives), so ask it.
+std::string blas_version() {
+  using config_fn = char* (*)();
+  if (auto f = reinterpret_cast<config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) return f();
+  return "unknown (not OpenBLAS)";
+}
+
+std::string utc_now() {
+  char buf[32];
+  const std::time_t t = std::time(nullptr);
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+std::string library_versions() {
+  return "LibTorch " + std::string(TORCH_VERSION) + ", " + mpi_version() + ", HDF5 " + hdf5_version() +
+         ", BLAS " + blas_version();
+}
+
+std::string provenance_json(const Attempt& a) {
+  nlohmann::json j;
+  j["attempt"] = a.attempt;
+  j["first_step"] = a.first_step;
+  j["started_utc"] = utc_now();
+  j["nmech_version"] = NMECH_VERSION;
+  j["git_commit"] = NMECH_GIT_COMMIT;
+  j["libtorch"] = TORCH_VERSION;
+  j["mpi"] = mpi_version();
+  j["hdf5"] = hdf5_version();
+  j["blas"] = blas_version();
+  j["world_size"] = a.world_size;
+  j["group"] = a.group;
+  j["world_ranks"] = a.world_ranks;
+  j["hosts"] = a.hosts;
+  j["pid"] = static_cast<std::int64_t>(getpid());
+  for (const char* k : {"SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_ARRAY_JOB_ID", "SLURM_CLUSTER_NAME"})
+    if (!env(k).empty()) j[k] = env(k);
+  return j.dump();
+}
+
+}  // namespace nmech::sweep

@@ -1,0 +1,24 @@
+#pragma once
+// Where and with what a run was trained: one JSON object per attempt, stored in the run's
+// `provenance` dataset (docs/STORE.md).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nmech::sweep {
+
+struct Attempt {
+  std::int64_t attempt = 0;       // 0 for the first start, then one per resume
+  std::int64_t first_step = 0;    // the step this attempt started training at
+  std::int64_t world_size = 1, group = 0;
+  std::vector<int> world_ranks;   // the group's ranks
+  std::vector<std::string> hosts; // their hosts
+};
+
+// nmech version and git commit, LibTorch, MPI, HDF5 and BLAS versions, the attempt, the start
+// time, and SLURM_JOB_ID / SLURM_RESTART_COUNT when set.
+std::string provenance_json(const Attempt& a);
+// "LibTorch 2.x, Open MPI v4.1.4, HDF5 1.10.8, OpenBLAS ..." for logs.
+std::string library_versions();
+
+}  // namespace nmech::sweep
