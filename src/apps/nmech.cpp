@@ -100,6 +100,14 @@ int cmd_status(const std::string& path) {
   return kOk;
 }
 
+// Bad input is found the same way on every rank of a launch, so rank 0 alone says it.
+int bad_input(const std::exception& e) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank == 0) std::fprintf(stderr, "nmech: %s\n", e.what());
+  return kBadInput;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -135,14 +143,11 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
       code = app.exit(e) == 0 ? kOk : kBadInput;
     } catch (const config::ConfigError& e) {
-      std::fprintf(stderr, "nmech: %s\n", e.what());
-      code = kBadInput;
+      code = bad_input(e);
     } catch (const data::DataError& e) {
-      std::fprintf(stderr, "nmech: %s\n", e.what());
-      code = kBadInput;
+      code = bad_input(e);
     } catch (const store::StoreError& e) {
-      std::fprintf(stderr, "nmech: %s\n", e.what());
-      code = kBadInput;
+      code = bad_input(e);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "nmech: internal error: %s\n", e.what());
       code = kInternal;

@@ -1,11 +1,7 @@
 #include "sweep_cmd.hpp"
 
-#include <mpi.h>
-
 #include <CLI/CLI.hpp>
-#include <cstdio>
 
-#include "nmech/dist/watchdog.hpp"
 #include "nmech/sweep/engine.hpp"
 
 namespace nmech::apps {
@@ -24,16 +20,6 @@ CLI::App* add_sweep_command(CLI::App& app, sweep::SweepOptions& o) {
   return c;
 }
 
-// A stalled collective cannot be unwound (the others are blocked in MPI), so the job ends here.
-int cmd_sweep(const sweep::SweepOptions& o) {
-  try {
-    return sweep::run_sweep(o);
-  } catch (const dist::CollectiveTimeout& e) {
-    std::fprintf(stderr, "nmech: %s\n", e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-    return 1;
-  }
-}
+int cmd_sweep(const sweep::SweepOptions& o) { return sweep::run_sweep(o); }
 
 }  // namespace nmech::apps

@@ -312,7 +312,7 @@ TEST_F(Float64Eps12, StatusReportsTheCommittedRun) {
   EXPECT_NE(c.out.find(run_->run()), std::string::npos) << c.out;
   EXPECT_NE(c.out.find(" done "), std::string::npos) << c.out;
   EXPECT_NE(c.out.find(" 201 "), std::string::npos) << c.out;  // rows committed
-  EXPECT_NE(c.out.find("done 1, running 0, diverged 0, pending 0"), std::string::npos) << c.out;
+  EXPECT_NE(c.out.find("1 runs: done 1, running 0, diverged 0, failed 0, pending 0"), std::string::npos) << c.out;
   auto bad = nmech::test::run_command(std::string(NMECH_BIN) + " status " + nmech::test::demo_config());
   EXPECT_EQ(bad.exit_code, 2);
 }

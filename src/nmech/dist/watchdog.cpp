@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -108,7 +109,9 @@ void Watchdog::wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, co
     for (size_t i = 0; i < missing.size(); ++i)
       msg << (i ? ", " : "") << missing[i] << " (" << host(missing[i]) << ")";
     msg << " did not arrive (world rank " << rank_ << " waited)";
-    throw CollectiveTimeout(msg.str());
+    std::fprintf(stderr, "nmech: %s\n", msg.str().c_str());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
   }
 }
 

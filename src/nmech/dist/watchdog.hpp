@@ -2,23 +2,16 @@
 // The stall inspector (Horovod's idea, DESIGN.md "Collectives never hang silently"): every rank
 // posts, in a small one-sided window on world rank 0, which collective it last entered and a
 // heartbeat counter it bumps every step. A rank waiting on a collective polls that table; when
-// the ranks it waits for have shown no sign of life for `timeout_s`, it names them and the job
-// is aborted instead of hanging. Torch-free.
+// the ranks it waits for have shown no sign of life for `timeout_s`, it names them and aborts
+// the job (MPI_Abort, exit code 1) instead of hanging. Torch-free.
 #include <mpi.h>
 
 #include <cstdint>
 #include <functional>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace nmech::dist {
-
-// What a stalled collective reports (then MPI_Abort): the CLI prints it on one line.
-class CollectiveTimeout : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
 
 class Watchdog {
  public:
@@ -32,9 +25,9 @@ class Watchdog {
   // This rank is alive (once per training step).
   void heartbeat();
   // Waits for `req`, this rank's part of collective number `seq` named `what` over a
-  // communicator identified by `comm_id` whose members are `world_ranks`. Throws
-  // CollectiveTimeout naming the ranks that did not arrive once none of them has made progress
-  // for timeout_s seconds.
+  // communicator identified by `comm_id` whose members are `world_ranks`. Once none of the ranks
+  // that did not arrive has made progress for timeout_s seconds, prints one line naming them
+  // and aborts: a stalled collective cannot be unwound (even closing the store is collective).
   void wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, const std::string& what,
             const std::vector<int>& world_ranks);
   // Called about every 50 ms while waiting (the sweep forwards stop signals from here).

@@ -187,8 +187,6 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   train::RunOutcome out;
   try {
     out = trainer.run(st, run.name, hooks);
-  } catch (const dist::CollectiveTimeout&) {
-    throw;
   } catch (const std::exception& e) {  // this run only: record it and move on
     if (g.leader()) {
       store::Progress p = st.progress(run.name);
@@ -226,23 +224,14 @@ Summary summarise(const store::Store& st, const Plan& plan) {
   return s;
 }
 
-}  // namespace
-
-int run_sweep(const SweepOptions& o) {
-  const auto t0 = std::chrono::steady_clock::now();
+// Everything after the store is open: any error here may be one rank's alone, so it aborts the
+// job rather than unwinding into collective closes that the other ranks never join.
+int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& plan,
+              const data::Dataset& data, store::Store& st, std::chrono::steady_clock::time_point t0) {
   MPI_Comm world = MPI_COMM_WORLD;
   int rank = 0, size = 1;
   MPI_Comm_rank(world, &rank);
   MPI_Comm_size(world, &size);
-  install_stop_signals();
-
-  // Set-up: every rank reads the same inputs and so throws the same error.
-  const auto sc = config::load_sweep_config(o.config);
-  check_world(sc, size, o.config);
-  const Plan plan = sweep::plan(sc, size, o.config, o.store);
-  const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
-  for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
-  store::Store st = open_or_create(plan, sc, data, world, rank);
   const std::vector<int> todo = runs_to_train(st, plan, world, rank);
   const std::string ckpt_dir = plan.store_path + ".ckpt";
   if (rank == 0) std::filesystem::create_directories(ckpt_dir);
@@ -315,6 +304,33 @@ int run_sweep(const SweepOptions& o) {
     std::filesystem::remove(ckpt_dir, ec);  // empty once every run has finished
   }
   return code;
+}
+
+}  // namespace
+
+int run_sweep(const SweepOptions& o) {
+  const auto t0 = std::chrono::steady_clock::now();
+  MPI_Comm world = MPI_COMM_WORLD;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(world, &rank);
+  MPI_Comm_size(world, &size);
+  install_stop_signals();
+
+  // Set-up: every rank reads the same inputs and so throws the same error.
+  const auto sc = config::load_sweep_config(o.config);
+  check_world(sc, size, o.config);
+  const Plan plan = sweep::plan(sc, size, o.config, o.store);
+  const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
+  for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
+  store::Store st = open_or_create(plan, sc, data, world, rank);
+  try {
+    return train_all(o, sc, plan, data, st, t0);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nmech: internal error on world rank %d: %s\n", rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(world, 1);
+    return 1;
+  }
 }
 
 }  // namespace nmech::sweep

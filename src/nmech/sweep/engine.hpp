@@ -18,8 +18,9 @@ struct SweepOptions {
 // Collective over MPI_COMM_WORLD. Returns the exit code: 0 every run finished (done, diverged or
 // failed), 3 stopped by a signal with checkpoints written (rerun the same command to resume).
 // Bad input (config, data, a store of another config) throws ConfigError / DataError /
-// StoreError on every rank before anything is written. A stalled collective throws
-// dist::CollectiveTimeout on the rank that noticed it (the caller aborts the job).
+// StoreError on every rank before anything is written. Afterwards an error on one rank cannot
+// be unwound collectively: it is printed and the job aborted (exit 1), as a stalled collective
+// is (dist/watchdog.hpp); checkpoints make the rerun cheap.
 int run_sweep(const SweepOptions& o);
 
 }  // namespace nmech::sweep

@@ -42,6 +42,9 @@ class Tracer {
   void after_step(std::int64_t k, const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
   // After the last update: reads θ_N and records the final row.
   void finish();
+  // Step k found a non-finite value (before_step set non_finite()): records what before_step
+  // measured, so the row of the diverging step shows why (update quantities stay NaN).
+  void record_diverged(std::int64_t k) { record(k); }
 
   // True if the last reductions found a non-finite parameter.
   bool non_finite() const { return non_finite_; }

@@ -170,6 +170,9 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     if (s.tracer->non_finite()) {
       out.status = store::Status::diverged;
       out.diverged_at = k;
+      prog.last_step = k;
+      prog.last_loss = out.last_loss;
+      s.tracer->record_diverged(k);
       break;
     }
     out.steps_done = k + 1;

@@ -399,5 +399,16 @@ TEST(SweepHash, DifferingKeysSayWhatChanged) {
   EXPECT_EQ(differing_keys("x = 1\n", ""), (std::vector<std::string>{"x: 1 -> (absent)"}));
 }
 
+TEST(SweepConfig, CheckpointEveryIsReadButIsNotPartOfTheSweepsIdentity) {
+  EXPECT_EQ(parse("lr = 0.1\n").checkpoint_every, 100);
+  const SweepConfig s = parse("lr = 0.1\ncheckpoint_every = 7\n");
+  EXPECT_EQ(s.checkpoint_every, 7);
+  EXPECT_EQ(sweep_hash(s), sweep_hash(parse("lr = 0.1\n")));  // a rerun may checkpoint more often
+  EXPECT_EQ(to_toml(s).find("checkpoint_every"), std::string::npos);
+  EXPECT_EQ(error_of("checkpoint_every = 0\n"), "cfg.toml:1: key 'checkpoint_every': must be >= 1, got 0");
+  EXPECT_EQ(error_of("checkpoint_every = [5]\n"),
+            "cfg.toml:1: key 'checkpoint_every': expected an integer, got an array");
+}
+
 }  // namespace
 }  // namespace nmech::config
