@@ -215,9 +215,9 @@ void check_format(hid_t file, const std::string& path) {
     throw StoreError(path + ": not an nmech store (no format=\"nmech-store\" attribute)");
   if (H5Aexists(file, "format_version") > 0) {
     const std::string v = read_attr_text(file, "format_version", path);
-    if (v != "1")
+    if (v != "2")
       throw StoreError(path + ": store format_version " + v +
-                       " is not supported (this nmech reads 1)");
+                       " is not supported (this nmech reads 2; version 1 stores lack last_loss and provenance)");
   }
 }
 

@@ -7,6 +7,8 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <cstddef>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -61,7 +63,7 @@ struct Progress {
   Status status = Status::pending;
   std::int64_t diverged_at = -1;
   double heartbeat_utc = 0.0;  // seconds since the epoch
-  double last_loss = 0.0;      // NaN before the first step
+  double last_loss = std::numeric_limits<double>::quiet_NaN();  // NaN before the first step
 };
 
 // Every run has `provenance`: kProvenanceSlots fixed-length strings of kProvenanceBytes, one

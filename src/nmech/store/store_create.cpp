@@ -378,7 +378,7 @@ void attach_scales(const std::string& path, const std::string& partial, const Mo
 void build(hid_t file, const std::string& path, const Attrs& file_attrs,
            const ModelSets& model_sets, const std::vector<RunLayout>& runs, int rank) {
   detail::write_string_attr(file, "format", "nmech-store", path);
-  detail::write_attr(file, "format_version", AttrValue{std::int64_t{1}}, path);
+  detail::write_attr(file, "format_version", AttrValue{std::int64_t{2}}, path);
   for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
   write_models(file, model_sets, rank, path);
   Handle runs_group = make_group(file, "runs", path);

@@ -132,7 +132,7 @@ fs::path make_store(const fs::path& dir) {
   const fs::path path = dir / "store.h5";
   Store s = Store::create(path.string(), MPI_COMM_WORLD, file_attrs(), model_sets(), two_runs());
   write_run_rows(s, two_runs()[0], 0, 0, 3);
-  s.commit("a", Progress{3, 20, Status::running, -1, 1.7e9 + 0.5});
+  s.commit("a", Progress{3, 20, Status::running, -1, 1.7e9 + 0.5, 2.25});
   s.close();
   return path;
 }
@@ -226,26 +226,50 @@ TEST(Store, RoundTripShapesValuesNaNAndProgress) {
   EXPECT_EQ(a.status, Status::running);
   EXPECT_EQ(a.diverged_at, -1);
   EXPECT_EQ(a.heartbeat_utc, 1.7e9 + 0.5);
+  EXPECT_EQ(a.last_loss, 2.25);
   const Progress b = s.progress("b");
   EXPECT_EQ(b.rows_committed, 0);
   EXPECT_EQ(b.last_step, -1);
   EXPECT_EQ(b.status, Status::pending);
   EXPECT_EQ(b.diverged_at, -1);
   EXPECT_EQ(b.heartbeat_utc, 0.0);
+  EXPECT_TRUE(std::isnan(b.last_loss));  // no step yet
+}
+
+// One provenance record per attempt, written as raw data by a run's leader after setup.
+TEST(Store, ProvenanceSlotsAndFailedStatus) {
+  const fs::path path = make_store(test_dir());
+  {
+    Store s = Store::open(path.string(), MPI_COMM_WORLD);
+    EXPECT_TRUE(s.provenance("a").empty());
+    s.write_provenance("a", 0, R"({"attempt":0})");
+    s.write_provenance("a", 1, std::string(kProvenanceBytes + 10, 'x'));  // cut to the slot
+    EXPECT_THROW(s.write_provenance("a", kProvenanceSlots, "{}"), StoreError);
+    s.commit("b", Progress{0, -1, Status::failed, -1, 1.0, 0.5});
+    s.close();
+  }
+  const Store s = Store::open_read(path.string());
+  const auto p = s.provenance("a");
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0], R"({"attempt":0})");
+  EXPECT_EQ(p[1], std::string(kProvenanceBytes, 'x'));
+  EXPECT_TRUE(s.provenance("b").empty());
+  EXPECT_EQ(s.progress("b").status, Status::failed);
+  EXPECT_EQ(to_string(Status::failed), "failed");
 }
 
 TEST(Store, FileAndRunAttributes) {
   const fs::path path = make_store(test_dir());
   const Store s = Store::open_read(path.string());
   EXPECT_EQ(s.file_attr("format"), "nmech-store");
-  EXPECT_EQ(s.file_attr("format_version"), "1");
+  EXPECT_EQ(s.file_attr("format_version"), "2");
   EXPECT_EQ(s.file_attr("nmech_version"), "0.1.0");
   EXPECT_EQ(s.file_attr("config"), "[sweep]\nlr = [0.125]\n");
   EXPECT_TRUE(contains(error_of([&] { s.file_attr("nope"); }), "nope"));
 
   H5File f(path);
   ASSERT_GE(f.id, 0);
-  EXPECT_EQ(number_attr<std::int64_t>(f.id, "/", "format_version", H5T_NATIVE_INT64), 1);
+  EXPECT_EQ(number_attr<std::int64_t>(f.id, "/", "format_version", H5T_NATIVE_INT64), 2);
   EXPECT_EQ(number_attr<double>(f.id, "/", "created_utc", H5T_NATIVE_DOUBLE), 1.7e9);
   EXPECT_EQ(number_attr<double>(f.id, "/runs/a", "lr", H5T_NATIVE_DOUBLE), 0.125);
   EXPECT_EQ(number_attr<std::int64_t>(f.id, "/runs/b", "seed", H5T_NATIVE_INT64), 7);
@@ -419,7 +443,7 @@ import h5py
 import numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["format"] == "nmech-store", f.attrs["format"]
-assert f.attrs["format_version"] == 1
+assert f.attrs["format_version"] == 2
 d = f["runs/a/translation/translation_sum"]
 assert d.shape == (5, 3), d.shape
 assert d.dtype == np.float64
