@@ -13,10 +13,11 @@
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
 #include "nmech/store/store.hpp"
+#include "nmech/sweep/engine.hpp"
 #include "nmech/trace/layout.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/allocator.hpp"
-#include "nmech/sweep/engine.hpp"
+#include "nmech/util/build_info.hpp"
 #include "plan_cmd.hpp"
 #include "sweep_cmd.hpp"
 #include "verify_cmd.hpp"
@@ -67,8 +68,8 @@ int cmd_run(const RunArgs& a) {
   }
   auto data = train::load_dataset(cfg, a.config);
   train::Trainer trainer(cfg, data);
-  const store::Attrs file_attrs = {{"nmech_version", std::string(NMECH_VERSION)},
-                                   {"git_commit", std::string(NMECH_GIT_COMMIT)},
+  const store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
+                                   {"git_commit", std::string(util::git_commit())},
                                    {"created_utc", utc_now()},
                                    {"config", config::to_toml(cfg)},
                                    {"config_sha256", config::sha256_hex(config::to_toml(cfg))}};
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
   int code = kOk;
   {
     CLI::App app{"nmech: neural mechanics — symmetry traces and their exact theory"};
-    app.set_version_flag("--version", std::string("nmech ") + NMECH_VERSION + " (" + NMECH_GIT_COMMIT + ")");
+    app.set_version_flag("--version", std::string("nmech ") + nmech::util::version() + " (" + nmech::util::git_commit() + ")");
     app.require_subcommand(1);
     RunArgs ra;
     auto* run = app.add_subcommand("run", "train one run and trace every symmetry set");

@@ -22,6 +22,7 @@
 #include "nmech/sweep/signals.hpp"
 #include "nmech/trace/layout.hpp"
 #include "nmech/train/trainer.hpp"
+#include "nmech/util/build_info.hpp"
 
 namespace nmech::sweep {
 
@@ -88,8 +89,8 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
       models::make_wiring(config::model_spec(first, data.channels, data.classes)));
   std::vector<store::RunLayout> layouts;
   for (const auto& r : plan.runs) layouts.push_back(trace::run_layout(r.cfg, sets, r.name));
-  const store::Attrs attrs = {{"nmech_version", std::string(NMECH_VERSION)},
-                              {"git_commit", std::string(NMECH_GIT_COMMIT)},
+  const store::Attrs attrs = {{"nmech_version", std::string(util::version())},
+                              {"git_commit", std::string(util::git_commit())},
                               {"created_utc", utc_now()},
                               {"kind", std::string("sweep")},
                               {"config", config::to_toml(sc)},

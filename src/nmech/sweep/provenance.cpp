@@ -10,6 +10,8 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "nmech/util/build_info.hpp"
+
 namespace nmech::sweep {
 
 namespace {
@@ -60,8 +62,8 @@ std::string provenance_json(const Attempt& a) {
   j["attempt"] = a.attempt;
   j["first_step"] = a.first_step;
   j["started_utc"] = utc_now();
-  j["nmech_version"] = NMECH_VERSION;
-  j["git_commit"] = NMECH_GIT_COMMIT;
+  j["nmech_version"] = util::version();
+  j["git_commit"] = util::git_commit();
   j["libtorch"] = TORCH_VERSION;
   j["mpi"] = mpi_version();
   j["hdf5"] = hdf5_version();
