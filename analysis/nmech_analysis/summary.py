@@ -76,8 +76,9 @@ def analyse_run(view: RunView, max_rows: int = DEFAULT_MAX_ROWS) -> RunResult:
     loss = view.series("loss") if n else np.zeros(0)
     acc = view.series("accuracy") if n else np.zeros(0)
     res.row["final_loss"], res.row["final_accuracy"] = _last_finite(loss), _last_finite(acc)
-    if n == 0:
+    if n == 0:  # pending, or stopped before its first commit: theory columns only
         res.row["fit_note"] = skip_reason(info)
+        _fit(res, view, None, None, None, res.row["fit_note"], max_rows)
         return res
     idx = row_selection(0, n, max_rows)
     step_all = view.series("step")
@@ -90,21 +91,27 @@ def analyse_run(view: RunView, max_rows: int = DEFAULT_MAX_ROWS) -> RunResult:
             res.row[f"{fam}_{k}"] = v
     reason = skip_reason(info)
     res.row["fit_note"] = reason
+    _fit(res, view, idx, res.step, step_all, reason, max_rows)
+    return res
+
+
+def _fit(res: RunResult, view: RunView, idx, step, step_all, reason: str, max_rows: int) -> None:
+    """The translation and scale fits; with a skip reason only their theory values."""
+    info = view.info
     o = theory.Optim.from_attrs(info.attrs)
     if "translation" in info.families:
-        res.translation = _translation(view, idx, res.step, o, reason)
+        res.translation = _translation(view, idx, step, o, reason)
         _put(res.row, "translation", res.translation,
              ("rate_fit", "rate_theory", "rate_ratio", "sets_fitted", "underdamped", "oscillation",
               "period_steps"))
         if res.translation.note and not reason:
             res.row["fit_note"] = res.translation.note
     if "scale" in info.families:
-        res.scale = _scale(view, idx, res.step, step_all, o, reason, max_rows)
+        res.scale = _scale(view, idx, step, step_all, o, reason, max_rows)
         _put(res.row, "scale", res.scale,
              ("angle_rms", "angle_eq", "angle_ratio", "equilibrium_ratio", "norm_drift",
               "fluctuation", "relax_steps", "window_start", "status"))
         res.row["scale_equilibrium"] = res.row.pop("scale_status")
-    return res
 
 
 def _translation(view: RunView, idx, step, o, reason: str) -> fits.TranslationFit:

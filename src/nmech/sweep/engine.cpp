@@ -117,6 +117,10 @@ std::vector<int> runs_to_train(const store::Store& st, const Plan& plan, MPI_Com
   return todo;
 }
 
+std::string plural(int n, const std::string& word) {
+  return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
 ProgressMode progress_mode(const std::string& m, int world_size) {
   if (m == "lines") return ProgressMode::lines;
   if (m == "bar") return ProgressMode::bar;
@@ -250,7 +254,7 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   if (rank == 0)
     log.note("sweep " + o.config + ": " + std::to_string(plan.runs.size()) + " runs (" +
              std::to_string(plan.runs.size() - todo.size()) + " already finished), " +
-             std::to_string(size / r) + " groups of " + std::to_string(r) + " ranks, store " +
+             plural(size / r, "group") + " of " + plural(r, "rank") + ", store " +
              plan.store_path);
   world_c.barrier("sweep_start");  // the checkpoint directory exists for everyone
 

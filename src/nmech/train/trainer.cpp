@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -19,7 +20,12 @@
 namespace nmech::train {
 
 namespace {
-constexpr std::uint64_t kFlushRows = 16;  // rows buffered before a store write
+// Rows are written in blocks: at least kFlushRows rows and kFlushSeconds apart, so a fast run
+// (an MLP at 2000 steps/s) makes a few writes per second, not one per 16 steps (each write
+// call has a fixed cost); a block never holds more than kFlushBytes.
+constexpr std::uint64_t kFlushRows = 16;
+constexpr double kFlushSeconds = 1.0;
+constexpr std::uint64_t kFlushBytes = 64ull << 20;
 
 double now_utc() {
   using namespace std::chrono;
@@ -161,6 +167,9 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   }
   out.resumed_from = k0;
   out.steps_done = k0;
+  auto last_flush = std::chrono::steady_clock::now();
+  std::uint64_t row_bytes = 0;
+  for (const auto& d : layout(run_name).datasets) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
   out.last_loss = prog.last_loss;
   prog.status = store::Status::running;
   prog.heartbeat_utc = now_utc();
@@ -178,7 +187,12 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     out.steps_done = k + 1;
     prog.last_step = k;
     prog.last_loss = out.last_loss;
-    if (s.tracer->buffered_rows() >= kFlushRows) flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
+    const std::uint64_t rows = s.tracer->buffered_rows();
+    const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_flush).count();
+    if ((rows >= kFlushRows && since >= kFlushSeconds) || rows * row_bytes >= kFlushBytes) {
+      flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
+      last_flush = std::chrono::steady_clock::now();
+    }
     if (hooks.on_step) hooks.on_step(k, out.last_loss);
     if (k + 1 == s.cfg.steps) break;
     const bool stop = hooks.stop && hooks.stop();
