@@ -29,9 +29,9 @@ PREDICTIONS = ["pred_exact", "pred_exact_aux", "pred_paper"]
 def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> None:
     counts = {"translation": min(sets, 513), "scale": sets, "rescale": sets}
     rng = np.random.default_rng(0)
-    enum = h5py.enum_dtype({"pending": 0, "running": 1, "done": 2, "diverged": 3}, basetype="<i4")
+    enum = h5py.enum_dtype({"pending": 0, "running": 1, "done": 2, "diverged": 3, "failed": 4}, basetype="<i4")
     progress = np.dtype([("rows_committed", "<i8"), ("last_step", "<i8"), ("status", enum),
-                         ("diverged_at", "<i8"), ("heartbeat_utc", "<f8")])
+                         ("diverged_at", "<i8"), ("heartbeat_utc", "<f8"), ("last_loss", "<f8")])
     k = np.arange(rows, dtype=float)
     with h5py.File(path, "w") as f:
         f.attrs["format"], f.attrs["format_version"] = "nmech-store", 2
@@ -45,7 +45,7 @@ def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> Non
                          angle_eq=float(np.sqrt(2 * 0.1 * 5e-4 / 1.9)), relax_steps=500.0)
             g.attrs.update(attrs)
             p = np.zeros(1, progress)
-            p[0] = (rows, rows - 1, 2, -1, 0.0)
+            p[0] = (rows, rows - 1, 2, -1, 0.0, 0.5)
             g["progress"] = p
             for name in ("step", "time", "loss", "accuracy"):
                 g[name] = k if name == "step" else rng.random(rows)
