@@ -14,6 +14,7 @@ PACKAGES=(
   dataset-fashion-mnist
   python3-h5py-mpi python3-numpy python3-matplotlib python3-pytest python3-torch
   chromium
+  slurm-wlm munge
 )
 
 missing=()
