@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <string>
 
+#include "nmech/sweep/plan.hpp"
+
 namespace CLI {
 class App;
 }
@@ -15,12 +17,16 @@ struct PlanArgs {
   std::int64_t world_size = 0;  // 0: not given ($SLURM_NTASKS, else one group per run)
   std::string output;           // store path for the launch lines; "": <config stem>.h5
   bool json = false;
+  bool slurm = false;   // also print the sbatch command for this plan
+  bool submit = false;  // and run it (never without --submit)
+  sweep::SlurmOptions slurm_options;
 };
 
 // Registers the subcommand and its options on `app`.
 CLI::App* add_plan_command(CLI::App& app, PlanArgs& a);
 
-// Runs it and returns 0. Bad input (config, world size) throws config::ConfigError (exit 2).
+// Runs it and returns 0 (with --submit: sbatch's exit status, 1 if it cannot be started). Bad
+// input (config, world size, Slurm options) throws config::ConfigError (exit 2).
 int cmd_plan(const PlanArgs& a);
 
 }  // namespace nmech::apps

@@ -135,3 +135,28 @@ def test_chained_jobs_finish_a_grid_one_job_cannot(cluster, tmp_path):
     assert "requeue budget of 0 spent" in log1 and "unfinished" in log1, log1
     assert "resume at step" in log2 and "4 runs: done 4" in log2, log2
     assert rows_equal(reference(tmp_path, config, cluster.env), store) > 4 * 20
+
+
+def test_plan_prints_and_submits_the_exact_sbatch_command(cluster, tmp_path):
+    """`nmech plan --slurm` prints an sbatch line that a shell reads back into the exact argument list,
+    even for a config path full of shell metacharacters; only `--submit` submits, and without a shell."""
+    import shlex
+    config = tmp_path / "my $(touch pwned);.toml"
+    config.write_text(SWEEP.replace("steps = 6000", "steps = 200"))
+    store = tmp_path / "plan store.h5"
+    args = [NMECH, "plan", str(config), "-P", "2", "-o", str(store), "--slurm", "--time", "10:00"]
+    before = cluster.run("squeue", "-h", "-o", "%i").stdout.split()
+    dry = subprocess.run(args, env=cluster.env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    line = dry.stdout.strip().splitlines()[-1].strip()
+    assert shlex.split(line) == ["sbatch", "--job-name=nmech-my $(touch pwned);", "--nodes=1", "--ntasks-per-node=2",
+                                 "--time=10:00", str(REPO / "jobs" / "sweep.sbatch"), str(config), str(store)]
+    assert cluster.run("squeue", "-h", "-o", "%i").stdout.split() == before  # a dry run submits nothing
+    sub = subprocess.run(args + ["--submit"], env=cluster.env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert sub.returncode == 0, sub.stderr
+    job = re.search(r"Submitted batch job (\d+)", sub.stdout).group(1)
+    assert cluster.wait_job(job)["JobState"] == "COMPLETED", log_of(tmp_path, job)
+    s = subprocess.run([NMECH, "status", str(store)], capture_output=True, text=True, timeout=60)
+    assert "4 runs: done 4" in s.stdout, s.stdout
+    assert not list(tmp_path.rglob("pwned")) and not (REPO / "pwned").exists()

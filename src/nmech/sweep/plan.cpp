@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <stdexcept>
 
 #include "nmech/models/wiring.hpp"
@@ -219,6 +220,43 @@ std::string format_plan(const Plan& p) {
   line("  " + command_line(p.mpirun_args));
   line("  " + command_line(p.srun_args));
   return out;
+}
+
+namespace {
+
+// Slurm's time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+bool slurm_time(const std::string& t) {
+  if (t.empty() || t.size() > 16) return false;
+  int colons = 0, dashes = 0;
+  for (char c : t) {
+    if (c == ':') ++colons;
+    else if (c == '-') ++dashes;
+    else if (c < '0' || c > '9') return false;
+  }
+  return dashes <= 1 && colons <= 2 && t.front() != ':' && t.front() != '-' && t.back() != ':' &&
+         t.back() != '-' && t.find("::") == std::string::npos;
+}
+
+}  // namespace
+
+std::vector<std::string> sbatch_args(const Plan& p, const SlurmOptions& o) {
+  if (o.nodes < 1 || p.world_size % o.nodes != 0)
+    throw ConfigError("--nodes " + std::to_string(o.nodes) + " does not divide the world of " +
+                      std::to_string(p.world_size) + " ranks evenly (-P sets the world size)");
+  const std::int64_t per_node = p.world_size / o.nodes;
+  if (o.gpus_per_node > 0 && o.gpus_per_node != per_node)
+    throw ConfigError("--gpus-per-node " + std::to_string(o.gpus_per_node) + " must equal the " +
+                      std::to_string(per_node) + " ranks per node: one GPU per rank");
+  if (!o.time.empty() && !slurm_time(o.time))
+    throw ConfigError("--time '" + o.time + "' is not a Slurm time (minutes, HH:MM:SS or D-HH:MM:SS)");
+  std::string stem = std::filesystem::path(p.config_path).stem().string();
+  std::vector<std::string> a = {"sbatch", "--job-name=nmech-" + stem, "--nodes=" + std::to_string(o.nodes),
+                                "--ntasks-per-node=" + std::to_string(per_node)};
+  if (o.gpus_per_node > 0) a.push_back("--gpus-per-node=" + std::to_string(o.gpus_per_node));
+  if (!o.time.empty()) a.push_back("--time=" + o.time);
+  if (!o.partition.empty()) a.push_back("--partition=" + o.partition);
+  for (const auto& x : {o.script, p.config_path, p.store_path}) a.push_back(x);
+  return a;
 }
 
 std::string plan_json(const Plan& p) {

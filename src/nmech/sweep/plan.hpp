@@ -69,6 +69,21 @@ std::string quote_arg(const std::string& arg);
 // The arguments quoted and joined by spaces: a line that can be pasted into a shell.
 std::string command_line(const std::vector<std::string>& args);
 
+// How to ask Slurm for the plan's world (`nmech plan --slurm`).
+struct SlurmOptions {
+  std::int64_t nodes = 1;          // --nodes; the world is spread evenly: --ntasks-per-node
+  std::int64_t gpus_per_node = 0;  // --gpus-per-node (one rank per GPU: must equal tasks per node)
+  std::string time;                // --time, [D-]HH:MM:SS or minutes ("": the partition's default)
+  std::string partition;           // --partition ("": the default one)
+  std::string script = "jobs/sweep.sbatch";
+};
+
+// The sbatch argument list for the plan: sbatch --job-name --nodes --ntasks-per-node [--gpus-per-node]
+// [--time] [--partition] SCRIPT CONFIG STORE. An argument list, never a shell string: print it
+// with command_line (quoted) and run it with exec. Throws ConfigError when the world does not
+// divide into the nodes, the GPUs do not match the tasks per node, or the time is not Slurm's.
+std::vector<std::string> sbatch_args(const Plan& p, const SlurmOptions& o);
+
 // The plan as `nmech plan` prints it: a table of runs, groups, sizes, launch lines.
 std::string format_plan(const Plan& p);
 // The plan as one JSON object (`nmech plan --json`).

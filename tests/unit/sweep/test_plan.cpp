@@ -164,6 +164,47 @@ TEST(Plan, LaunchLines) {
   EXPECT_EQ(command_line(q.mpirun_args), "mpirun -np 4 nmech sweep 'my sweep.toml' -o '$(rm -rf /).h5'");
 }
 
+TEST(Plan, SbatchLineSpreadsTheWorldOverNodes) {
+  Plan p = plan(test_sweep(), 4, "configs/test-sweep.toml", "out/s.h5");
+  SlurmOptions o;
+  o.script = "jobs/sweep.sbatch";
+  EXPECT_EQ(command_line(sbatch_args(p, o)),
+            "sbatch --job-name=nmech-test-sweep --nodes=1 --ntasks-per-node=4 jobs/sweep.sbatch "
+            "configs/test-sweep.toml out/s.h5");
+  o.nodes = 2;
+  o.gpus_per_node = 2;
+  o.time = "1-02:00:00";
+  o.partition = "gpu";
+  EXPECT_EQ(command_line(sbatch_args(p, o)),
+            "sbatch --job-name=nmech-test-sweep --nodes=2 --ntasks-per-node=2 --gpus-per-node=2 "
+            "--time=1-02:00:00 --partition=gpu jobs/sweep.sbatch configs/test-sweep.toml out/s.h5");
+  // A path with shell metacharacters stays one argument, quoted when printed.
+  Plan q = plan(test_sweep(), 4, "my $(touch pwned);.toml", "a b.h5");
+  const auto a = sbatch_args(q, SlurmOptions{});
+  EXPECT_EQ(a[a.size() - 2], "my $(touch pwned);.toml");
+  EXPECT_NE(command_line(a).find("'my $(touch pwned);.toml' 'a b.h5'"), std::string::npos) << command_line(a);
+  EXPECT_NE(command_line(a).find("'--job-name=nmech-my $(touch pwned);'"), std::string::npos) << command_line(a);
+}
+
+TEST(Plan, SbatchRefusesWhatSlurmWouldMisread) {
+  Plan p = plan(test_sweep(), 4, "c.toml", "s.h5");
+  SlurmOptions o;
+  o.nodes = 3;  // 4 ranks do not spread over 3 nodes
+  EXPECT_THROW(sbatch_args(p, o), config::ConfigError);
+  o.nodes = 2;
+  o.gpus_per_node = 4;  // 2 ranks per node, 4 GPUs each
+  EXPECT_THROW(sbatch_args(p, o), config::ConfigError);
+  o.gpus_per_node = 0;
+  for (const char* t : {"2h", "1:00:00;id", "-5", "1::00", "01:00:00:00", "$(id)"}) {
+    o.time = t;
+    EXPECT_THROW(sbatch_args(p, o), config::ConfigError) << t;
+  }
+  for (const char* t : {"90", "30:00", "02:00:00", "1-00", "1-02:00:00"}) {
+    o.time = t;
+    EXPECT_NO_THROW(sbatch_args(p, o)) << t;
+  }
+}
+
 TEST(Quote, SafeArgumentsStayBare) {
   for (const char* s : {"nmech", "--mpi=pmix", "-np", "a/b.c_d:e=f@g%h+i,j-k", "0"}) EXPECT_EQ(quote_arg(s), s);
 }
