@@ -15,7 +15,7 @@ prev=""
 for _ in $(seq 1 "$n"); do
   dep=()
   [ -n "$prev" ] && dep=("--dependency=afterany:$prev")
-  prev=$(sbatch --parsable "${dep[@]}" "$@" "$here/sweep.sbatch" "$config" "$store")
+  prev=$(sbatch --parsable ${dep[@]+"${dep[@]}"} "$@" "$here/sweep.sbatch" "$config" "$store")
   prev=${prev%%;*}  # "id;cluster" on federated clusters
   echo "$prev"
 done

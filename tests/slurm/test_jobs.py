@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import h5py
+import pytest
 
 from conftest import NMECH, REPO
 
@@ -95,11 +96,12 @@ def test_sweep_job_with_srun_finishes_every_run(cluster, tmp_path):
     assert rows_equal(reference(tmp_path, config, cluster.env), store) > 4 * 20
 
 
-def test_signal_before_the_limit_checkpoints_requeues_and_resumes_exactly(cluster, tmp_path):
+@pytest.mark.parametrize("launcher", ["srun", "mpirun"])
+def test_signal_before_the_limit_checkpoints_requeues_and_resumes_exactly(cluster, tmp_path, launcher):
     config = tmp_path / "sweep.toml"
     config.write_text(SWEEP)
     store = tmp_path / "sweep.h5"
-    env_job = ["--export=ALL,NMECH_LAUNCHER=mpirun"]
+    env_job = [f"--export=ALL,NMECH_LAUNCHER={launcher}"]
     job = submit(cluster, tmp_path, "--ntasks=2", *env_job, SBATCH, str(config), str(store))
     wait_mid_run(cluster, job, store)
     cluster.run("scancel", "--signal=USR2", "--batch", job)  # what --signal=B:USR2@120 sends
@@ -107,6 +109,7 @@ def test_signal_before_the_limit_checkpoints_requeues_and_resumes_exactly(cluste
     log = log_of(tmp_path, job)
     assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", (info, log)
     assert "attempt 1 (restart count 0)" in log and "attempt 2 (restart count 1)" in log, log
+    assert f"launcher {launcher}" in log and "nmech sweep exited with 3" in log, log
     assert "got USR2" in log and "requeueing (restart 1 of at most 3)" in log, log
     assert "stopped by a signal" in log and "resume at step" in log, log
     assert re.search(r"4 runs: done 4", log), log

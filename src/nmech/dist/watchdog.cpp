@@ -5,13 +5,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <sstream>
 #include <thread>
 
 namespace nmech::dist {
 
 namespace {
-constexpr int kFields = 3;  // Record as int64s
+constexpr int kFields = 4;  // Record as int64s
 
 std::vector<std::string> gather_hosts(MPI_Comm world, int size) {
   char name[MPI_MAX_PROCESSOR_NAME] = {};
@@ -36,7 +37,7 @@ Watchdog::Watchdog(MPI_Comm world, double timeout_s) : timeout_s_(timeout_s) {
   if (rank_ == 0) {
     MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win_);
     auto* rec = static_cast<Record*>(base);
-    for (int r = 0; r < size_; ++r) rec[r] = Record{-1, -1, 0};
+    for (int r = 0; r < size_; ++r) rec[r] = Record{-1, -1, 0, 0};
     MPI_Win_unlock(0, win_);
   }
   MPI_Barrier(world);
@@ -76,39 +77,54 @@ void Watchdog::heartbeat() {
 void Watchdog::wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, const std::string& what,
                     const std::vector<int>& world_ranks) {
   using clock = std::chrono::steady_clock;
+  const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   mine_.comm_id = comm_id;
   mine_.seq = seq;
+  mine_.what = static_cast<std::int64_t>(std::hash<std::string>{}(what) >> 1);
   post();
-  int done = 0;
-  auto last_progress = clock::now();
+  const auto start = clock::now();
+  auto last_progress = start, last_read = start;
   std::vector<std::int64_t> seen;  // heartbeats of the members, as last read
-  int polls = 0;
   for (;;) {
-    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    int done = 0;
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);  // also what progresses the collective
     if (done) return;
-    std::this_thread::sleep_for(std::chrono::microseconds(polls < 1000 ? 50 : 2000));
-    if (++polls % 25 != 0) continue;  // read the table every ~50 ms once waiting is long
+    const auto now = clock::now();
+    if (seconds(now - start) < 0.005) continue;  // a step's collectives: spin, do not sleep
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    if (seconds(now - last_read) < 0.1) continue;  // the table: ten reads a second at most
+    last_read = now;
     if (poll_) poll_();
     const auto t = table();
-    std::vector<int> missing;
+    std::vector<int> missing, elsewhere;
     std::vector<std::int64_t> beats;
     for (int r : world_ranks) {
       const Record& rec = t[static_cast<size_t>(r)];
       beats.push_back(rec.beats);
       if (rec.comm_id != comm_id || rec.seq < seq) missing.push_back(r);
+      else if (rec.seq == seq && rec.what != mine_.what) elsewhere.push_back(r);
     }
     if (beats != seen) {  // someone is still working: the wait is not a stall
       seen = beats;
-      last_progress = clock::now();
+      last_progress = now;
     }
-    const double idle = std::chrono::duration<double>(clock::now() - last_progress).count();
-    if (idle < timeout_s_ || missing.empty()) continue;
+    if (seconds(now - last_progress) < timeout_s_) continue;
     std::ostringstream msg;
     msg << "collective '" << what << "' timed out: no progress for " << timeout_s_ << " s; ";
-    msg << (missing.size() == 1 ? "rank " : "ranks ");
-    for (size_t i = 0; i < missing.size(); ++i)
-      msg << (i ? ", " : "") << missing[i] << " (" << host(missing[i]) << ")";
-    msg << " did not arrive (world rank " << rank_ << " waited)";
+    auto list = [&](const std::vector<int>& ranks) {
+      msg << (ranks.size() == 1 ? "rank " : "ranks ");
+      for (size_t i = 0; i < ranks.size(); ++i) msg << (i ? ", " : "") << ranks[i] << " (" << host(ranks[i]) << ")";
+    };
+    if (!missing.empty()) {
+      list(missing);
+      msg << " did not arrive";
+    } else if (!elsewhere.empty()) {
+      list(elsewhere);
+      msg << " entered a different collective at that point";
+    } else {
+      msg << "every rank arrived but it did not complete (network or MPI stall)";
+    }
+    msg << " (world rank " << rank_ << " waited)";
     std::fprintf(stderr, "nmech: %s\n", msg.str().c_str());
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);

@@ -39,14 +39,14 @@ class Watchdog {
 
  private:
   struct Record {
-    std::int64_t comm_id, seq, beats;
+    std::int64_t comm_id, seq, beats, what;  // what: a hash of the collective's name
   };
   void post();
   std::vector<Record> table();
   MPI_Win win_ = MPI_WIN_NULL;
   int rank_ = 0, size_ = 1;
   double timeout_s_;
-  Record mine_{-1, -1, 0};
+  Record mine_{-1, -1, 0, 0};
   std::vector<std::string> hosts_;
   std::function<void()> poll_;
 };

@@ -193,6 +193,9 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   try {
     out = trainer.run(st, run.name, hooks);
   } catch (const std::exception& e) {  // this run only: record it and move on
+    // In a group of several ranks the error may be one rank's alone, and its partners are
+    // already in the run's next collective: only aborting the job (run_sweep) cannot hang.
+    if (g.comm.size() > 1) throw;
     if (g.leader()) {
       store::Progress p = st.progress(run.name);
       p.status = Status::failed;

@@ -117,6 +117,11 @@ double Trainer::step(std::int64_t k, bool trace) {
   const int rank = s.reducer ? s.reducer->rank() : 0, size = s.reducer ? s.reducer->size() : 1;
   const auto [lo, hi] = shard(static_cast<std::int64_t>(global.size()), rank, size);
   std::vector<std::int64_t> mine(global.begin() + lo, global.begin() + hi);
+  // Dropout masks from a generator seeded by (seed, step, rank): every rank of a group draws its
+  // own, and a resumed run draws what an uninterrupted one does, whichever rank saved it.
+  if (s.cfg.dropout > 0)
+    torch::manual_seed(s.cfg.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(k) * 1024 +
+                       static_cast<std::uint64_t>(rank));
   s.sgd->zero_grad();
   double loss_v = 0, correct = 0;
   if (!mine.empty()) {
