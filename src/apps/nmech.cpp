@@ -4,7 +4,6 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -18,6 +17,7 @@
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/allocator.hpp"
 #include "nmech/util/build_info.hpp"
+#include "nmech/util/utc.hpp"
 #include "plan_cmd.hpp"
 #include "sweep_cmd.hpp"
 #include "verify_cmd.hpp"
@@ -34,13 +34,6 @@ struct RunArgs {
   std::string output;
   bool overwrite = false;
 };
-
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 void print_errors(const std::string& path, const train::RunOutcome& out) {
   std::printf("store: %s\n", path.c_str());
@@ -70,7 +63,7 @@ int cmd_run(const RunArgs& a) {
   train::Trainer trainer(cfg, data);
   const store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
                                    {"git_commit", std::string(util::git_commit())},
-                                   {"created_utc", utc_now()},
+                                   {"created_utc", util::utc_now_text()},
                                    {"config", config::to_toml(cfg)},
                                    {"config_sha256", config::sha256_hex(config::to_toml(cfg))}};
   auto st = store::Store::create(path, MPI_COMM_WORLD, file_attrs,

@@ -25,12 +25,13 @@ def rows(report_dir: Path) -> dict[str, dict[str, str]]:
         return {r["store"]: r for r in csv.DictReader(fh)}
 
 
-def direct_errors(path: str, row: int | None = None) -> dict[str, float]:
-    """Median and worst relative error per family at the last committed row (or at `row`),
-    straight from the file: |pred − measured| / normaliser, median = sorted[n // 2]."""
+def direct_errors(path: str, row: int | None = None, run_name: str | None = None) -> dict[str, float]:
+    """Median and worst relative error per family at the last committed row (or at `row`) of the
+    store's one run (or of `run_name`), straight from the file: |pred − measured| / normaliser,
+    median = sorted[n // 2]."""
     out: dict[str, float] = {}
     with h5py.File(path, "r") as f:
-        (run,) = f["runs"].values()
+        (run,) = f["runs"].values() if run_name is None else (f["runs"][run_name],)
         n = int(run["progress"][0]["rows_committed"])
         k = n - 1 if row is None else row
         for fam in FAMILIES:

@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 
 from conftest import REPO, nmech_bin
 from test_fits import TOL_EQ, TOL_RATE, exponent_error, right_rate
+from test_summary import direct_errors
 
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "analysis"), "OMPI_ALLOW_RUN_AS_ROOT": "1",
        "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
@@ -36,7 +36,6 @@ momentum = [0.0, 0.9]
 weight_decay = 0.01
 """
 STOPPED, PENDING = "lr0.1-m0", "lr0.1-m0.9"
-FAMILIES = ("translation", "scale", "rescale")
 
 
 def launch(config: Path, store: Path) -> subprocess.Popen:
@@ -118,32 +117,10 @@ def test_page_marks_diverged_stopped_and_pending_runs(report):
         assert png.stat().st_size > 0
 
 
-def direct_errors(store: Path, run: str) -> dict[str, float]:
-    """Median and worst relative error per family at the run's last committed row, from h5py."""
-    out = {}
-    with h5py.File(store, "r") as f:
-        g = f[f"runs/{run}"]
-        k = int(g["progress"][0]["rows_committed"]) - 1
-        for fam in FAMILIES:
-            h = g[fam]
-            if fam == "translation":
-                meas, norm = h["translation_sum"][k], h["translation_abs_sum"][k]
-            elif fam == "scale":
-                meas = norm = h["scale_sq_norm"][k]
-            else:
-                meas, norm = h["rescale_diff"][k], h["sq_norm_in"][k] + h["sq_norm_out"][k]
-            norm = np.where(norm > 0, norm, 1.0)
-            for pred in ("exact", "paper"):
-                err = np.sort(np.abs(h[f"pred_{pred}"][k] - meas) / norm)
-                out[f"{fam}_{pred}_median"] = float(err[err.size // 2])
-                out[f"{fam}_{pred}_worst"] = float(err[-1])
-    return out
-
-
 def test_csv_errors_equal_those_computed_from_the_store(rows, sweep_store):
     checked = 0
     for name in ("lr0.05-m0", "lr0.05-m0.9", STOPPED):  # done and stopped: committed rows only
-        for key, value in direct_errors(sweep_store, name).items():
+        for key, value in direct_errors(str(sweep_store), run_name=name).items():
             assert _f(rows[name], key) == pytest.approx(value, rel=1e-12, abs=0), (name, key)
             checked += 1
     assert checked == 3 * 12

@@ -67,6 +67,15 @@ def _pid(path: Path) -> int | None:
         return None
 
 
+def _wait_pid(path: Path) -> int | None:
+    """The pid a daemon writes once it has started (None if it never does within 5 s)."""
+    for _ in range(50):
+        if _pid(path):
+            break
+        time.sleep(0.1)
+    return _pid(path)
+
+
 def _stop(pid: int | None) -> None:
     if pid is None:
         return
@@ -144,18 +153,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
                 time.sleep(0.1)
             started.append(_pid(munge_pid))
         c = Cluster(d)
-        c.run("slurmctld", "-f", str(d / "slurm.conf"))
-        for _ in range(50):
-            if _pid(d / "slurmctld.pid"):
-                break
-            time.sleep(0.1)
-        started.append(_pid(d / "slurmctld.pid"))
-        c.run("slurmd", "-f", str(d / "slurm.conf"))
-        for _ in range(50):
-            if _pid(d / "slurmd.pid"):
-                break
-            time.sleep(0.1)
-        started.append(_pid(d / "slurmd.pid"))
+        for daemon in ("slurmctld", "slurmd"):
+            c.run(daemon, "-f", str(d / "slurm.conf"))
+            started.append(_wait_pid(d / f"{daemon}.pid"))
         end = time.monotonic() + 60
         while "idle" not in c.run("sinfo", "-h", "-o", "%T", check=False).stdout:
             assert time.monotonic() < end, "the node never became idle:\n" + c.logs()

@@ -3,7 +3,6 @@ before its time limit that checkpoints, requeues itself and finishes with the ro
 unsignalled sweep, and a chain of jobs that finishes a grid one job could not."""
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import time

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -127,5 +126,3 @@ def sha256(path: Path) -> str:
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
 
-
-__all__ = ["signal"]

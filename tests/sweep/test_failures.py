@@ -8,7 +8,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from conftest import ENV, NMECH, assert_bitwise_equal, sweep, write_config
+from conftest import ENV, NMECH, sweep, write_config
 
 DIVERGE = """
 model = "mlp_bn"

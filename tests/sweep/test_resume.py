@@ -9,7 +9,7 @@ import subprocess
 import threading
 from pathlib import Path
 
-from conftest import (ENV, assert_bitwise_equal, progress, rank_pids, sha256, start_sweep, status,
+from conftest import (assert_bitwise_equal, progress, rank_pids, sha256, start_sweep, status,
                       sweep, wait_until, write_config)
 
 # Long enough (hundreds of steps per run) that a kill lands mid-run; checkpoints every 37 steps

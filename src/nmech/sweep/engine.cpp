@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
 #include <algorithm>
 #include <filesystem>
 #include <memory>
@@ -22,6 +21,7 @@
 #include "nmech/sweep/signals.hpp"
 #include "nmech/trace/layout.hpp"
 #include "nmech/train/trainer.hpp"
+#include "nmech/util/utc.hpp"
 #include "nmech/util/build_info.hpp"
 
 namespace nmech::sweep {
@@ -29,13 +29,6 @@ namespace nmech::sweep {
 namespace {
 
 using store::Status;
-
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
 
 // Broadcasts rank 0's text (an error, "" for none) over world; unwatched: used before the
 // watchdog exists, while every rank runs the same set-up code.
@@ -48,13 +41,12 @@ std::string bcast_text(const std::string& text, MPI_Comm world) {
   return out;
 }
 
-void check_world(const config::SweepConfig& sc, int world_size, const std::string& origin) {
+void check_world(int world_size, const std::string& origin) {
   const char* ntasks = std::getenv("SLURM_NTASKS");
   if (ntasks != nullptr && std::to_string(world_size) != ntasks)
     throw config::ConfigError(origin + ": the MPI world has " + std::to_string(world_size) +
                               " ranks but SLURM_NTASKS is " + ntasks +
                               "; launch with srun (or mpirun inside the allocation) on every task");
-  (void)sc;
 }
 
 // Why an existing store cannot take this sweep ("" when it can): not a store, or another
@@ -91,7 +83,7 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
   for (const auto& r : plan.runs) layouts.push_back(trace::run_layout(r.cfg, sets, r.name));
   const store::Attrs attrs = {{"nmech_version", std::string(util::version())},
                               {"git_commit", std::string(util::git_commit())},
-                              {"created_utc", utc_now()},
+                              {"created_utc", util::utc_now_text()},
                               {"kind", std::string("sweep")},
                               {"config", config::to_toml(sc)},
                               {"config_sha256", config::sweep_hash(sc)},
@@ -326,7 +318,7 @@ int run_sweep(const SweepOptions& o) {
 
   // Set-up: every rank reads the same inputs and so throws the same error.
   const auto sc = config::load_sweep_config(o.config);
-  check_world(sc, size, o.config);
+  check_world(size, o.config);
   const Plan plan = sweep::plan(sc, size, o.config, o.store);
   const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
   for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "nmech/util/build_info.hpp"
+#include "nmech/util/utc.hpp"
 
 namespace nmech::sweep {
 
@@ -43,13 +43,6 @@ std::string blas_version() {
   return "unknown (not OpenBLAS)";
 }
 
-std::string utc_now() {
-  char buf[32];
-  const std::time_t t = std::time(nullptr);
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 }  // namespace
 
 std::string library_versions() {
@@ -61,7 +54,7 @@ std::string provenance_json(const Attempt& a) {
   nlohmann::json j;
   j["attempt"] = a.attempt;
   j["first_step"] = a.first_step;
-  j["started_utc"] = utc_now();
+  j["started_utc"] = util::utc_now_text();
   j["nmech_version"] = util::version();
   j["git_commit"] = util::git_commit();
   j["libtorch"] = TORCH_VERSION;

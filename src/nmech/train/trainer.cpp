@@ -16,6 +16,7 @@
 #include "nmech/trace/layout.hpp"
 #include "nmech/train/sgd.hpp"
 #include "nmech/train/trainer_state.hpp"
+#include "nmech/util/utc.hpp"
 
 namespace nmech::train {
 
@@ -26,11 +27,6 @@ namespace {
 constexpr std::uint64_t kFlushRows = 16;
 constexpr double kFlushSeconds = 1.0;
 constexpr std::uint64_t kFlushBytes = 64ull << 20;
-
-double now_utc() {
-  using namespace std::chrono;
-  return duration<double>(system_clock::now().time_since_epoch()).count();
-}
 }  // namespace
 
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d) {
@@ -99,7 +95,7 @@ void flush(trace::Tracer& tracer, store::Store& st, const std::string& run, stor
   if (!write) return;
   const auto t0 = std::chrono::steady_clock::now();
   for (const auto& [name, values] : block.data) st.write_rows(run, name, block.row0, block.nrows, values.data());
-  prog.heartbeat_utc = now_utc();
+  prog.heartbeat_utc = util::utc_now_seconds();
   st.commit(run, prog);  // rows first, then the progress record that makes them visible
   seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -174,10 +170,10 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   out.steps_done = k0;
   auto last_flush = std::chrono::steady_clock::now();
   std::uint64_t row_bytes = 0;
-  for (const auto& d : layout(run_name).datasets) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
+  for (const auto& d : trace::run_datasets(s.sets, s.opt)) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
   out.last_loss = prog.last_loss;
   prog.status = store::Status::running;
-  prog.heartbeat_utc = now_utc();
+  prog.heartbeat_utc = util::utc_now_seconds();
   if (hooks.write) st.commit(run_name, prog);
   for (std::int64_t k = k0; k < s.cfg.steps; ++k) {
     out.last_loss = step(k);
@@ -222,7 +218,7 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
   prog.status = out.status;
   prog.diverged_at = out.diverged_at;
-  prog.heartbeat_utc = now_utc();
+  prog.heartbeat_utc = util::utc_now_seconds();
   if (hooks.write) {
     st.commit(run_name, prog);
     if (!hooks.checkpoint.empty()) std::filesystem::remove(hooks.checkpoint);  // finished for good
