@@ -323,6 +323,19 @@ void read_sweep_key(SweepConfig& s, const Entry& e) {
     if (err.empty() && s.checkpoint_every < 1) err = "must be >= 1, got " + std::to_string(s.checkpoint_every);
     if (!err.empty()) fail(e.at.where, key, err);
   }
+  if (key == "reducer") {
+    const auto v = n.value<std::string>();
+    if (!v) fail(e.at.where, key, "expected a string, got " + type_words(n));
+    if (*v != "overlap" && *v != "buckets" && *v != "single")
+      fail(e.at.where, key, "must be \"overlap\", \"buckets\" or \"single\", got \"" + *v + "\"");
+    s.reducer = *v;
+  }
+  if (key == "bucket_mb" || key == "first_bucket_mb") {
+    double& out = key == "bucket_mb" ? s.bucket_mb : s.first_bucket_mb;
+    std::string err = read_number(n, out);
+    if (err.empty() && !(out > 0)) err = "must be > 0, got " + toml_float(out);
+    if (!err.empty()) fail(e.at.where, key, err);
+  }
 }
 
 // seeds defaults to [seed]; giving both is ambiguous.
@@ -481,7 +494,8 @@ std::map<std::string, std::string> key_values(const std::string& toml_text) {
 
 const std::vector<std::string>& sweep_keys() {
   static const std::vector<std::string> keys = {"lr",    "batch_size",   "weight_decay", "momentum",
-                                                "seeds", "ranks_per_run", "checkpoint_every"};
+                                                "seeds", "ranks_per_run", "checkpoint_every",
+                                                "reducer", "bucket_mb", "first_bucket_mb"};
   return keys;
 }
 

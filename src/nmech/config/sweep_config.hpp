@@ -6,7 +6,8 @@
 // In the TOML, `lr`, `batch_size`, `weight_decay` and `momentum` each take a scalar (as in a
 // run), a list (`lr = [0.05, 0.1]`) or a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
 // `momentum = { linear = [0, 0.9], num = 4 }`); `seeds = [0, 1]` (default: [seed]);
-// `ranks_per_run` (default 1); `checkpoint_every` (default 100); `name` is a prefix of the run names. Every other key is a scalar
+// `ranks_per_run` (default 1); `checkpoint_every` (default 100); `reducer`, `bucket_mb`,
+// `first_bucket_mb` (how a group sums gradients); `name` is a prefix of the run names. Every other key is a scalar
 // run key, read exactly as a run config file reads it.
 #include <cstdint>
 #include <string>
@@ -31,6 +32,13 @@ struct SweepConfig {
   // part of the sweep's identity (to_toml, sweep_hash): it never changes a row, so a rerun may
   // change it.
   std::int64_t checkpoint_every = 100;
+  // How a group of ranks sums gradients (dist/reducer.hpp): "overlap" (buckets started from
+  // gradient hooks during backward), "buckets" (the same buckets after backward) or "single"
+  // (one packed all-reduce after backward); bucket caps in MiB (DDP's defaults). Not part of
+  // the identity either: with two ranks every choice gives the same bits; with more, the order
+  // of the sums may move the last bit.
+  std::string reducer = "overlap";
+  double bucket_mb = 25.0, first_bucket_mb = 1.0;
   // Where the settings came from, so expand() can point at the line to fix.
   std::string origin = "<sweep>";
   KeyOrigins where;

@@ -46,6 +46,17 @@ void Comm::allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op, const
   wait(req, what);
 }
 
+MPI_Request Comm::start_allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op,
+                                  const std::string& what) {
+  ++seq_;
+  wd_.remember(what);
+  maybe_stall(wd_.world_rank(), what);
+  MPI_Request req = MPI_REQUEST_NULL;
+  if (test_skip(wd_.world_rank(), what)) return req;  // as a rank with a bug would: carry on
+  MPI_Iallreduce(MPI_IN_PLACE, inout, count, type, op, comm_, &req);
+  return req;
+}
+
 bool Comm::any(bool flag, const std::string& what) {
   int v = flag ? 1 : 0;
   allreduce(&v, 1, MPI_INT, MPI_MAX, what);

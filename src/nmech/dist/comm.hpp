@@ -18,6 +18,8 @@ class Comm {
   // (0 for the world, 1 + group index for a group).
   Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog);
   MPI_Comm get() const { return comm_; }
+  std::int64_t id() const { return id_; }
+  Watchdog& watchdog() { return wd_; }
   int rank() const { return rank_; }
   int size() const { return size_; }
   const std::vector<int>& world_ranks() const { return world_ranks_; }
@@ -28,8 +30,13 @@ class Comm {
   // Any rank's flag set makes it set on every rank.
   bool any(bool flag, const std::string& what);
 
- private:
+  // Non-blocking all-reduce in place: started here, finished by wait(). One may be in flight
+  // per communicator at a time (the watchdog follows one sequence number per communicator).
+  // Returns MPI_REQUEST_NULL when the NMECH_TEST_SKIP hook makes this rank skip it.
+  MPI_Request start_allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op, const std::string& what);
   void wait(MPI_Request& req, const std::string& what);
+
+ private:
   MPI_Comm comm_;
   std::int64_t id_, seq_ = 0;
   int rank_ = 0, size_ = 1;

@@ -2,7 +2,10 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <stdexcept>
+
+#include "nmech/dist/group_ops.hpp"
 
 namespace nmech::dist {
 
@@ -14,48 +17,44 @@ MPI_Datatype mpi_type(const at::Tensor& t) {
   throw std::logic_error("MPI reducer: only float32 and float64 tensors");
 }
 
-at::Tensor pack(const std::vector<at::Tensor>& tensors) {
-  std::vector<at::Tensor> flat;
-  flat.reserve(tensors.size());
-  for (const auto& t : tensors) flat.push_back(t.reshape({-1}));
-  return torch::cat(flat).contiguous();
-}
-
-void unpack(const at::Tensor& buffer, const std::vector<at::Tensor>& tensors) {
-  at::NoGradGuard no_grad;
-  std::int64_t offset = 0;
-  for (const auto& t : tensors) {
-    const std::int64_t n = t.numel();
-    t.copy_(buffer.narrow(0, offset, n).view(t.sizes()));
-    offset += n;
-  }
-}
-
-int count_of(const at::Tensor& buffer) {
-  if (buffer.numel() > std::numeric_limits<int>::max())
-    throw std::logic_error("MPI reducer: more than 2^31 elements in one call");
-  return static_cast<int>(buffer.numel());
-}
-
 }  // namespace
 
-void MpiReducer::allreduce(const std::vector<at::Tensor>& grads, std::vector<double>& scalars) {
-  if (!scalars.empty())
-    group_.allreduce(scalars.data(), static_cast<int>(scalars.size()), MPI_DOUBLE, MPI_SUM, "scalars");
-  if (grads.empty()) return;
-  at::Tensor buffer = pack(grads);
-  group_.allreduce(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), MPI_SUM, "grad_allreduce");
-  unpack(buffer, grads);
+void MpiReducer::attach(const std::vector<at::Tensor>& params) {
+  params_ = params;
+  check_same(group_, shape_digest(params_), "parameter shapes");
 }
 
-std::int64_t MpiReducer::broadcast(const std::vector<at::Tensor>& tensors) {
-  if (tensors.empty()) return 0;
-  at::Tensor mine = pack(tensors);
-  at::Tensor buffer = mine.clone();
-  group_.bcast(buffer.data_ptr(), count_of(buffer), mpi_type(buffer), 0, "broadcast_parameters");
-  const std::int64_t differ = buffer.ne(mine).sum().item<std::int64_t>();
-  unpack(buffer, tensors);
-  return differ;
+void MpiReducer::prepare() {
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();
+}
+
+void MpiReducer::finish(double divisor, std::vector<double>& scalars) {
+  if (!params_.empty()) {
+    std::vector<at::Tensor> flat;
+    for (auto& p : params_) flat.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
+    at::Tensor buffer = torch::cat(flat).contiguous();
+    if (buffer.numel() > std::numeric_limits<int>::max())
+      throw std::logic_error("MPI reducer: more than 2^31 elements in one call");
+    const auto t0 = std::chrono::steady_clock::now();
+    group_.allreduce(buffer.data_ptr(), static_cast<int>(buffer.numel()), mpi_type(buffer), MPI_SUM, "grad_allreduce");
+    wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    buffer.div_(divisor);
+    std::int64_t offset = 0;
+    for (auto& p : params_) {
+      p.mutable_grad() = buffer.narrow(0, offset, p.numel()).view(p.sizes());
+      offset += p.numel();
+    }
+  }
+  if (!scalars.empty())
+    group_.allreduce(scalars.data(), static_cast<int>(scalars.size()), MPI_DOUBLE, MPI_SUM, "scalars");
+}
+
+std::int64_t MpiReducer::broadcast(const std::vector<at::Tensor>& tensors) { return broadcast_tensors(group_, tensors); }
+
+double MpiReducer::take_wait_seconds() {
+  const double s = wait_s_;
+  wait_s_ = 0;
+  return s;
 }
 
 }  // namespace nmech::dist

@@ -1,6 +1,7 @@
 #pragma once
-// The plain MPI backend: the gradients are packed into one contiguous buffer and summed with a
-// single watched all-reduce after backward. Correct, not overlapped (issue 5 overlaps it).
+// The simple MPI reducer: after backward, every gradient is packed into one buffer and summed
+// with a single watched all-reduce. Nothing overlaps; it is the reference BucketReducer is
+// tested against, and what a C++ user writes by hand.
 #include "nmech/dist/comm.hpp"
 #include "nmech/dist/reducer.hpp"
 
@@ -11,12 +12,17 @@ class MpiReducer : public Reducer {
   explicit MpiReducer(Comm& group) : group_(group) {}
   int rank() const override { return group_.rank(); }
   int size() const override { return group_.size(); }
-  void allreduce(const std::vector<at::Tensor>& grads, std::vector<double>& scalars) override;
+  void attach(const std::vector<at::Tensor>& params) override;
+  void prepare() override;
+  void finish(double divisor, std::vector<double>& scalars) override;
   std::int64_t broadcast(const std::vector<at::Tensor>& tensors) override;
   bool any(bool flag) override { return group_.any(flag, "stop_vote"); }
+  double take_wait_seconds() override;
 
  private:
   Comm& group_;
+  std::vector<at::Tensor> params_;
+  double wait_s_ = 0;
 };
 
 }  // namespace nmech::dist

@@ -14,6 +14,10 @@ namespace nmech::dist {
 namespace {
 constexpr int kFields = 4;  // Record as int64s
 
+std::int64_t name_hash(const std::string& what) {
+  return static_cast<std::int64_t>(std::hash<std::string>{}(what) >> 1);
+}
+
 std::vector<std::string> gather_hosts(MPI_Comm world, int size) {
   char name[MPI_MAX_PROCESSOR_NAME] = {};
   int len = 0;
@@ -76,19 +80,30 @@ void Watchdog::heartbeat() {
 
 void Watchdog::wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, const std::string& what,
                     const std::vector<int>& world_ranks) {
+  wait_for(
+      [&req] {
+        int done = 0;
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);  // also what progresses the collective
+        return done != 0;
+      },
+      comm_id, seq, what, world_ranks);
+}
+
+void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id, std::int64_t seq,
+                        const std::string& what, const std::vector<int>& world_ranks,
+                        const std::function<void()>& before_abort) {
   using clock = std::chrono::steady_clock;
   const auto seconds = [](clock::duration d) { return std::chrono::duration<double>(d).count(); };
   mine_.comm_id = comm_id;
   mine_.seq = seq;
-  mine_.what = static_cast<std::int64_t>(std::hash<std::string>{}(what) >> 1);
+  remember(what);
+  mine_.what = name_hash(what);
   post();
   const auto start = clock::now();
   auto last_progress = start, last_read = start;
   std::vector<std::int64_t> seen;  // heartbeats of the members, as last read
   for (;;) {
-    int done = 0;
-    MPI_Test(&req, &done, MPI_STATUS_IGNORE);  // also what progresses the collective
-    if (done) return;
+    if (done()) return;
     const auto now = clock::now();
     if (seconds(now - start) < 0.005) continue;  // a step's collectives: spin, do not sleep
     std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -111,9 +126,16 @@ void Watchdog::wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, co
     if (seconds(now - last_progress) < timeout_s_) continue;
     std::ostringstream msg;
     msg << "collective '" << what << "' timed out: no progress for " << timeout_s_ << " s; ";
+    // Each rank with its host and, when this rank knows the name, the collective it waits in.
     auto list = [&](const std::vector<int>& ranks) {
       msg << (ranks.size() == 1 ? "rank " : "ranks ");
-      for (size_t i = 0; i < ranks.size(); ++i) msg << (i ? ", " : "") << ranks[i] << " (" << host(ranks[i]) << ")";
+      for (size_t i = 0; i < ranks.size(); ++i) {
+        const Record& rec = t[static_cast<size_t>(ranks[i])];
+        msg << (i ? ", " : "") << ranks[i] << " (" << host(ranks[i]);
+        const auto name = names_.find(rec.what);
+        if (rec.comm_id >= 0 && name != names_.end()) msg << ", waiting in '" << name->second << "'";
+        msg << ")";
+      }
     };
     if (!missing.empty()) {
       list(missing);
@@ -127,17 +149,25 @@ void Watchdog::wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, co
     msg << " (world rank " << rank_ << " waited)";
     std::fprintf(stderr, "nmech: %s\n", msg.str().c_str());
     std::fflush(stderr);
+    if (before_abort) before_abort();
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
 }
 
-bool test_stall(int world_rank, const std::string& what) {
-  const char* v = std::getenv("NMECH_TEST_STALL");
+void Watchdog::remember(const std::string& what) { names_.emplace(name_hash(what), what); }
+
+namespace {
+bool test_hook(const char* variable, int world_rank, const std::string& what) {
+  const char* v = std::getenv(variable);
   if (v == nullptr) return false;
   const std::string spec(v);
   const auto colon = spec.find(':');
   if (colon == std::string::npos) return false;
   return std::atoi(spec.substr(0, colon).c_str()) == world_rank && spec.substr(colon + 1) == what;
 }
+}  // namespace
+
+bool test_stall(int world_rank, const std::string& what) { return test_hook("NMECH_TEST_STALL", world_rank, what); }
+bool test_skip(int world_rank, const std::string& what) { return test_hook("NMECH_TEST_SKIP", world_rank, what); }
 
 }  // namespace nmech::dist

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace nmech::dist {
@@ -30,8 +31,16 @@ class Watchdog {
   // and aborts: a stalled collective cannot be unwound (even closing the store is collective).
   void wait(MPI_Request& req, std::int64_t comm_id, std::int64_t seq, const std::string& what,
             const std::vector<int>& world_ranks);
+  // The same for any transport: polls `done` (which must also progress it) until it is true.
+  // `before_abort` runs once a stall is reported, before the job is aborted (NCCL aborts its
+  // communicator there: destroying it could block forever).
+  void wait_for(const std::function<bool()>& done, std::int64_t comm_id, std::int64_t seq, const std::string& what,
+                const std::vector<int>& world_ranks, const std::function<void()>& before_abort = {});
   // Called about every 50 ms while waiting (the sweep forwards stop signals from here).
   void on_poll(std::function<void()> f) { poll_ = std::move(f); }
+
+  // Names a collective so that a stall report can say where another rank waits instead.
+  void remember(const std::string& what);
 
   double timeout_s() const { return timeout_s_; }
   int world_rank() const { return rank_; }
@@ -48,11 +57,15 @@ class Watchdog {
   double timeout_s_;
   Record mine_{-1, -1, 0, 0};
   std::vector<std::string> hosts_;
+  std::unordered_map<std::int64_t, std::string> names_;  // hash -> collective name
   std::function<void()> poll_;
 };
 
 // Test hook: NMECH_TEST_STALL="<world rank>:<collective name>" makes that rank stop, without a
 // heartbeat, instead of joining that collective, so the tests can show the stall is named.
 bool test_stall(int world_rank, const std::string& what);
+// Test hook: NMECH_TEST_SKIP="<world rank>:<collective name>" makes that rank leave out that
+// collective and carry on (a rank that skips a gradient bucket).
+bool test_skip(int world_rank, const std::string& what);
 
 }  // namespace nmech::dist

@@ -12,7 +12,7 @@
 #include "nmech/config/run_mapping.hpp"
 #include "nmech/config/sweep_config.hpp"
 #include "nmech/dist/comm.hpp"
-#include "nmech/dist/mpi_reducer.hpp"
+#include "nmech/dist/reducer_factory.hpp"
 #include "nmech/dist/work_queue.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/sweep/plan.hpp"
@@ -123,12 +123,22 @@ ProgressMode progress_mode(const std::string& m, int world_size) {
   return tty && world_size == 1 ? ProgressMode::bar : ProgressMode::lines;
 }
 
+// How a group sums gradients, for the start line ("" for groups of one rank).
+std::string reducer_words(const config::SweepConfig& sc, int ranks) {
+  if (ranks < 2) return "";
+  if (sc.reducer == "single") return " (gradients: one all-reduce after backward)";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, " (gradients: MPI buckets of %g MiB, first %g MiB, %s)", sc.bucket_mb,
+                sc.first_bucket_mb, sc.reducer == "overlap" ? "overlapping backward" : "after backward");
+  return buf;
+}
+
 // Everything one group needs while it trains runs.
 struct Group {
   dist::Comm& comm;
   dist::WorkQueue& queue;
   dist::Watchdog& watchdog;
-  std::unique_ptr<dist::MpiReducer> reducer;
+  std::unique_ptr<dist::Reducer> reducer;
   int index = 0, world_size = 1;
   bool leader() const { return comm.rank() == 0; }
   std::vector<std::string> hosts() const {
@@ -244,12 +254,12 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   MPI_Comm_split(world, rank / r, rank, &group_comm);
   dist::Comm world_c(world, 0, watchdog), group_c(group_comm, 1 + rank / r, watchdog);
   Group g{group_c, queue, watchdog, nullptr, rank / r, size};
-  if (r > 1) g.reducer = std::make_unique<dist::MpiReducer>(group_c);
+  if (r > 1) g.reducer = dist::make_reducer(group_c, {sc.reducer, "mpi", sc.first_bucket_mb, sc.bucket_mb});
   ProgressLog log(progress_mode(o.progress, size), o.progress_every_s);
   if (rank == 0)
     log.note("sweep " + o.config + ": " + std::to_string(plan.runs.size()) + " runs (" +
              std::to_string(plan.runs.size() - todo.size()) + " already finished), " +
-             plural(size / r, "group") + " of " + plural(r, "rank") + ", store " +
+             plural(size / r, "group") + " of " + plural(r, "rank") + reducer_words(sc, r) + ", store " +
              plan.store_path);
   world_c.barrier("sweep_start");  // the checkpoint directory exists for everyone
 

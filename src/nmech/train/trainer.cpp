@@ -82,7 +82,13 @@ store::RunLayout Trainer::layout(const std::string& run_name) const {
   return trace::run_layout(s_->cfg, s_->sets, run_name);
 }
 
-void Trainer::set_reducer(dist::Reducer* reducer) { s_->reducer = reducer; }
+void Trainer::set_reducer(dist::Reducer* reducer) {
+  s_->reducer = reducer;
+  if (reducer == nullptr || reducer->size() < 2) return;
+  std::vector<at::Tensor> params;
+  for (auto& [name, p] : s_->named) params.push_back(p);
+  reducer->attach(params);
+}
 
 namespace {
 
@@ -118,26 +124,25 @@ double Trainer::step(std::int64_t k, bool trace) {
   if (s.cfg.dropout > 0)
     torch::manual_seed(s.cfg.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(k) * 1024 +
                        static_cast<std::uint64_t>(rank));
-  s.sgd->zero_grad();
+  const bool group = size > 1;
+  if (group) s.reducer->prepare();  // clears the gradients, arms the bucket hooks
+  else s.sgd->zero_grad();
   double loss_v = 0, correct = 0;
   if (!mine.empty()) {
     auto batch = data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype);
     auto logits = s.net->forward(batch.images);
     auto loss = s.net->loss(logits, batch.labels);
-    // Each rank's mean loss weighted by its share, so the summed gradient is the global mean's.
-    if (size > 1) loss = loss * (static_cast<double>(mine.size()) / static_cast<double>(global.size()));
+    // In a group each rank back-propagates its shard's summed loss (the mean times the shard's
+    // size); the reducer sums over the group and divides by the global batch (reducer.hpp).
+    if (group) loss = loss * static_cast<double>(mine.size());
     loss.backward();
     loss_v = loss.item<double>();
     if (trace) correct = logits.argmax(1).eq(batch.labels).sum().item<double>();
   }
-  if (size > 1) {
-    for (auto& [name, p] : s.named)
-      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);  // an empty shard
-    std::vector<at::Tensor> grads;
-    for (auto& [name, p] : s.named) grads.push_back(p.grad());
+  if (group) {
     std::vector<double> scalars{loss_v, correct};
-    s.reducer->allreduce(grads, scalars);
-    loss_v = scalars[0];
+    s.reducer->finish(static_cast<double>(global.size()), scalars);
+    loss_v = scalars[0] / static_cast<double>(global.size());
     correct = scalars[1];
   }
   if (!trace) {
@@ -161,9 +166,13 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   if (!hooks.checkpoint.empty() && std::filesystem::exists(hooks.checkpoint)) {
     k0 = load_checkpoint(hooks.checkpoint, prog);
   } else if (s.reducer && s.reducer->size() > 1) {
-    std::vector<at::Tensor> params;
-    for (auto& [name, p] : s.named) params.push_back(p);
-    if (s.reducer->broadcast(params) != 0)  // same seed, same code: replicas must agree
+    // Parameters and buffers (BatchNorm's running statistics) from the leader; same seed, same
+    // code: replicas must already agree.
+    std::vector<at::Tensor> state;
+    for (auto& [name, p] : s.named) state.push_back(p);
+    for (auto& b : s.net->buffers(true))
+      if (b.is_floating_point()) state.push_back(b);
+    if (s.reducer->broadcast(state) != 0)
       throw std::runtime_error(run_name + ": initial parameters differ from the group leader's");
   }
   out.resumed_from = k0;

@@ -60,7 +60,13 @@ class Trainer {
   const symmetry::SymmetrySets& sets() const;
 
   // Data parallelism: every global batch is split across the reducer's group and gradients are
-  // summed over it. Not owned; nullptr (the default) trains alone.
+  // summed over it. Not owned; nullptr (the default) trains alone. Collective over the group
+  // (the reducer checks shapes and lays out its buckets).
+  //
+  // BatchNorm policy (as DDP without SyncBatchNorm): each rank normalises with its own shard's
+  // statistics, and updates its own running statistics, which training never reads; they start
+  // as the leader's (broadcast with the parameters) and the leader's are checkpointed, so every
+  // rank resumes from the leader's.
   void set_reducer(dist::Reducer* reducer);
 
   // Trains every step, writing rows to `store` under run `run_name` and committing progress.

@@ -1,0 +1,130 @@
+#include "nmech/dist/bucket_reducer.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "nmech/dist/group_ops.hpp"
+
+namespace nmech::dist {
+
+namespace {
+ElementType element_type(const at::Tensor& t) {
+  if (t.scalar_type() == at::kDouble) return ElementType::f64;
+  if (t.scalar_type() == at::kFloat) return ElementType::f32;
+  throw std::logic_error("bucket reducer: only float32 and float64 parameters");
+}
+}  // namespace
+
+BucketReducer::BucketReducer(Comm& group, std::unique_ptr<BucketBackend> backend, BucketOptions options)
+    : group_(group), backend_(std::move(backend)), opt_(options) {}
+
+BucketReducer::~BucketReducer() { detach_hooks(); }
+
+void BucketReducer::detach_hooks() {
+  for (size_t i = 0; i < hook_ids_.size(); ++i) params_[i].remove_hook(hook_ids_[i]);
+  hook_ids_.clear();
+}
+
+void BucketReducer::attach(const std::vector<at::Tensor>& params) {
+  detach_hooks();
+  params_ = params;
+  check_same(group_, shape_digest(params_), "parameter shapes");
+  for (const auto& p : params_)
+    if (p.scalar_type() != params_.front().scalar_type())
+      throw std::logic_error("bucket reducer: parameters of mixed dtypes");
+  std::vector<std::size_t> numels;
+  for (const auto& p : params_) numels.push_back(static_cast<std::size_t>(p.numel()));
+  const std::size_t elem = params_.empty() ? 4 : params_.front().element_size();
+  plan_ = plan_buckets(numels, elem, opt_.first_bytes, opt_.bucket_bytes);
+  check_same(group_, plan_.digest(), "gradient bucket layouts");
+  backend_->reserve(static_cast<int>(plan_.buckets.size()));
+  flat_.clear();
+  for (const auto& b : plan_.buckets)
+    flat_.push_back(torch::zeros({static_cast<std::int64_t>(b.count)}, params_.front().options()));
+  pending_.assign(plan_.buckets.size(), 0);
+  arrived_.assign(params_.size(), 0);
+  if (!opt_.overlap) return;
+  for (size_t i = 0; i < params_.size(); ++i)
+    hook_ids_.push_back(params_[i].register_hook([this, i](const at::Tensor& g) { ready(static_cast<int>(i), g); }));
+}
+
+void BucketReducer::prepare() {
+  for (auto& p : params_) p.mutable_grad() = at::Tensor();  // autograd then hands us fresh tensors
+  for (size_t b = 0; b < plan_.buckets.size(); ++b) pending_[b] = static_cast<int>(plan_.buckets[b].slots.size());
+  std::fill(arrived_.begin(), arrived_.end(), 0);
+  next_ = 0;
+  armed_ = true;
+}
+
+at::Tensor BucketReducer::slot(int param) {
+  const auto p = static_cast<size_t>(param);
+  const int b = plan_.bucket_of[p];
+  const auto& s = plan_.buckets[static_cast<size_t>(b)].slots[static_cast<size_t>(plan_.slot_of[p])];
+  return flat_[static_cast<size_t>(b)].narrow(0, static_cast<std::int64_t>(s.offset), static_cast<std::int64_t>(s.count));
+}
+
+std::string BucketReducer::bucket_name(int b) const {
+  return "grad bucket " + std::to_string(b + 1) + "/" + std::to_string(plan_.buckets.size());
+}
+
+// Called by autograd with parameter `param`'s whole gradient for this backward (a leaf's hook
+// sees the sum over every use), before it is accumulated into .grad.
+void BucketReducer::ready(int param, const at::Tensor& grad) {
+  if (!armed_ || arrived_[static_cast<size_t>(param)]) return;
+  {
+    at::NoGradGuard no_grad;
+    slot(param).copy_(grad.reshape({-1}));
+  }
+  arrived_[static_cast<size_t>(param)] = 1;
+  --pending_[static_cast<size_t>(plan_.bucket_of[static_cast<size_t>(param)])];
+  start_in_order();
+  backend_->progress();
+}
+
+// Starts every complete bucket whose predecessors have all started: the fixed order.
+void BucketReducer::start_in_order() {
+  while (next_ < static_cast<int>(plan_.buckets.size()) && pending_[static_cast<size_t>(next_)] == 0) {
+    at::Tensor& f = flat_[static_cast<size_t>(next_)];
+    backend_->start(next_, f.data_ptr(), static_cast<std::size_t>(f.numel()), element_type(f), bucket_name(next_));
+    ++next_;
+  }
+}
+
+void BucketReducer::finish(double divisor, std::vector<double>& scalars) {
+  armed_ = false;
+  started_in_backward_ = next_;
+  at::NoGradGuard no_grad;
+  // Gradients no hook delivered: computed without hooks (no overlap), or absent (an empty shard,
+  // an unused parameter), which count as zeros.
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (arrived_[i]) continue;
+    const at::Tensor& g = params_[i].grad();
+    if (g.defined()) slot(static_cast<int>(i)).copy_(g.reshape({-1}));
+    else slot(static_cast<int>(i)).zero_();
+    arrived_[i] = 1;
+    --pending_[static_cast<size_t>(plan_.bucket_of[i])];
+  }
+  start_in_order();
+  for (int b = 0; b < static_cast<int>(plan_.buckets.size()); ++b) {
+    const auto t0 = std::chrono::steady_clock::now();
+    backend_->wait(b);
+    wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    flat_[static_cast<size_t>(b)].div_(divisor);  // sum then scale, in the parameter dtype
+  }
+  for (size_t i = 0; i < params_.size(); ++i)
+    params_[i].mutable_grad() = slot(static_cast<int>(i)).view(params_[i].sizes());
+  if (!scalars.empty())
+    group_.allreduce(scalars.data(), static_cast<int>(scalars.size()), MPI_DOUBLE, MPI_SUM, "scalars");
+}
+
+std::int64_t BucketReducer::broadcast(const std::vector<at::Tensor>& tensors) { return broadcast_tensors(group_, tensors); }
+
+double BucketReducer::take_wait_seconds() {
+  const double s = wait_s_;
+  wait_s_ = 0;
+  return s;
+}
+
+}  // namespace nmech::dist

@@ -1,0 +1,48 @@
+#pragma once
+// The NCCL bucket transport (ECOSYSTEM.md §3, "NCCL over MPI"): one GPU per rank, chosen by
+// the rank's local index on its node; one communicator per group, bootstrapped by broadcasting
+// group rank 0's unique id over MPI. Buckets are reduced on a stream of their own, after an
+// event recorded on the legacy default stream (where LibTorch computes by default) says the
+// bucket's gradients are there; waits poll the bucket's completion event and NCCL's
+// asynchronous error under the stall watchdog, and a failure or stall aborts the communicator
+// (ncclCommAbort; destroying it can block forever) before the job. Torch-free: it compiles and
+// links wherever the CUDA toolkit and NCCL are, GPU or not.
+#include <mpi.h>
+
+#include <string>
+#include <vector>
+
+#include "nmech/dist/bucket_backend.hpp"
+#include "nmech/dist/comm.hpp"
+
+namespace nmech::dist {
+
+// This rank's index among the ranks of its node (collective over `world`).
+int local_rank(MPI_Comm world);
+// NCCL's version as a number (e.g. 22809), for provenance.
+int nccl_version();
+
+class NcclBuckets : public BucketBackend {
+ public:
+  // Collective over the group. Selects `device` (local rank modulo the visible GPUs, when
+  // negative) before creating the communicator, as NCCL requires.
+  NcclBuckets(Comm& group, int device = -1);
+  ~NcclBuckets() override;
+  NcclBuckets(const NcclBuckets&) = delete;
+  NcclBuckets& operator=(const NcclBuckets&) = delete;
+  const char* name() const override { return "nccl"; }
+  int device() const { return device_; }
+  void reserve(int buckets) override;
+  // data: device memory on device().
+  void start(int b, void* data, std::size_t count, ElementType type, const std::string& what) override;
+  void progress() override {}  // NCCL advances on its own stream
+  void wait(int b) override;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+  Comm& group_;
+  int device_ = 0;
+};
+
+}  // namespace nmech::dist
