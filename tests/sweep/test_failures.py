@@ -68,6 +68,7 @@ steps = 50
 batch_size = 16
 lr = [0.05, 0.1]
 ranks_per_run = 2
+reducer = "single"
 """
 
 

@@ -40,6 +40,10 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
   plan_ = plan_buckets(numels, elem, opt_.first_bytes, opt_.bucket_bytes);
   check_same(group_, plan_.digest(), "gradient bucket layouts");
   backend_->reserve(static_cast<int>(plan_.buckets.size()));
+  // Every rank knows the names of this reducer's collectives from the start, so a stall report
+  // can say where another rank waits even in the first step.
+  group_.watchdog().remember("scalars");
+  for (int b = 0; b < static_cast<int>(plan_.buckets.size()); ++b) group_.watchdog().remember(bucket_name(b));
   flat_.clear();
   for (const auto& b : plan_.buckets)
     flat_.push_back(torch::zeros({static_cast<std::int64_t>(b.count)}, params_.front().options()));

@@ -163,7 +163,10 @@ bool test_hook(const char* variable, int world_rank, const std::string& what) {
   const std::string spec(v);
   const auto colon = spec.find(':');
   if (colon == std::string::npos) return false;
-  return std::atoi(spec.substr(0, colon).c_str()) == world_rank && spec.substr(colon + 1) == what;
+  if (std::atoi(spec.substr(0, colon).c_str()) != world_rank) return false;
+  std::string name = spec.substr(colon + 1);
+  if (!name.empty() && name.back() == '*') return what.compare(0, name.size() - 1, name, 0, name.size() - 1) == 0;
+  return what == name;
 }
 }  // namespace
 

@@ -63,6 +63,7 @@ class Watchdog {
 
 // Test hook: NMECH_TEST_STALL="<world rank>:<collective name>" makes that rank stop, without a
 // heartbeat, instead of joining that collective, so the tests can show the stall is named.
+// A name ending in '*' matches every collective that starts with what precedes it.
 bool test_stall(int world_rank, const std::string& what);
 // Test hook: NMECH_TEST_SKIP="<world rank>:<collective name>" makes that rank leave out that
 // collective and carry on (a rank that skips a gradient bucket).
