@@ -106,7 +106,8 @@ int bad_input(const std::exception& e) {
 
 int main(int argc, char** argv) {
   nmech::util::keep_freed_memory();
-  MPI_Init(&argc, &argv);
+  int provided = 0;  // the MPI bucket transport reduces on a thread of its own
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int code = kOk;
   {
     CLI::App app{"nmech: neural mechanics — symmetry traces and their exact theory"};

@@ -1,6 +1,11 @@
 """Gradient reducers in a real sweep (issue 5): the bucketed, overlapped reducer trains groups of
-2, 3 and 4 ranks to the same bits as the single all-reduce, and a rank that skips a bucket is
-named within the watchdog's timeout instead of hanging the job."""
+2, 3 and 4 ranks to the same traces as the single all-reduce, and a rank that skips a bucket is
+named within the watchdog's timeout instead of hanging the job.
+
+Same traces: the same bits for 2 and 4 ranks. For 3 ranks Open MPI sums small buffers (a tiny
+bucket) in another order than large ones, so gradients may differ in the last bit (measured
+3e-18 of the largest element, tests/mpi/reducer_check.cpp) and 12 steps carry that to at most
+1e-12 here."""
 from __future__ import annotations
 
 import time
@@ -8,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_bitwise_equal, sweep, write_config
+import numpy as np
+
+from conftest import assert_bitwise_equal, run_rows, sweep, write_config
 
 CONFIG = """
 model = "vgg11_bn"
@@ -26,6 +33,25 @@ weight_decay = 5e-4
 TINY_BUCKETS = "bucket_mb = 0.004\nfirst_bucket_mb = 0.001\n"  # about 20 buckets on this model
 
 
+def max_relative_difference(a: Path, b: Path) -> float:
+    """Worst difference of any dataset relative to its largest value. Datasets that are zero
+    by symmetry up to rounding (a translation set's gradient sum, ⟨θ, g⟩ of a scale set: at
+    most 1e-12 here) are measured against 1e-3 instead, so rounding noise is not divided by
+    rounding noise."""
+    ra, rb = run_rows(a), run_rows(b)
+    assert len(ra) == len(rb)
+    worst = 0.0
+    for (run, data), other in zip(sorted(ra.items()), sorted(rb)):  # runs in name order
+        for ds, x in data.items():
+            y = rb[other][ds]
+            ok = np.isfinite(y)
+            assert np.array_equal(np.isfinite(x), ok), f"{run}/{ds}: NaN rows differ"
+            scale = float(np.max(np.abs(y[ok]), initial=0.0))
+            scale = 1e-3 if scale <= 1e-12 else scale
+            worst = max(worst, float(np.max(np.abs(x[ok] - y[ok]), initial=0.0)) / scale)
+    return worst
+
+
 @pytest.mark.parametrize("ranks", [2, 3, 4])
 def test_overlapped_buckets_train_to_the_bits_of_one_all_reduce(tmp: Path, ranks: int) -> None:
     base = CONFIG + f"ranks_per_run = {ranks}\n"
@@ -36,7 +62,14 @@ def test_overlapped_buckets_train_to_the_bits_of_one_all_reduce(tmp: Path, ranks
     # Each sweep says which reducer it used, so the comparison is between two different paths.
     assert "gradients: one all-reduce after backward" in a.stdout, a.stdout
     assert "gradients: MPI buckets of 0.004 MiB, first 0.001 MiB, overlapping backward" in b.stdout, b.stdout
-    assert assert_bitwise_equal(tmp / "single.h5", tmp / "overlap.h5") > 20
+    if ranks == 3:
+        assert max_relative_difference(tmp / "overlap.h5", tmp / "single.h5") <= 1e-12
+        # Teeth: a different learning rate is far outside that tolerance.
+        other = write_config(tmp / "other.toml", base.replace("lr = 0.1", "lr = 0.09") + 'reducer = "single"\n')
+        sweep(ranks, other, tmp / "other.h5")
+        assert max_relative_difference(tmp / "other.h5", tmp / "single.h5") > 1e-6
+    else:
+        assert assert_bitwise_equal(tmp / "single.h5", tmp / "overlap.h5") > 20
     if ranks == 2:  # the same buckets started after backward
         after = write_config(tmp / "after.toml", base + 'reducer = "buckets"\n' + TINY_BUCKETS)
         sweep(ranks, after, tmp / "after.h5")
@@ -56,6 +89,8 @@ def test_a_rank_that_skips_a_bucket_is_named_within_the_timeout(tmp: Path) -> No
     assert lines, p.stderr
     assert "timed out: no progress for 2 s" in lines[0], lines[0]
     assert "rank 1 (" in lines[0] and "did not arrive" in lines[0] and "(world rank 0 waited)" in lines[0], lines[0]
-    assert "waiting in 'scalars'" in lines[0], lines[0]  # where the skipping rank went on to
+    # Where the skipping rank went on to: a later bucket (its own transport thread is stuck
+    # there too, since the others never finish bucket 3) or the step's scalars.
+    assert "waiting in 'grad bucket 4/" in lines[0] or "waiting in 'scalars'" in lines[0], lines[0]
     # Start-up, the first step, the timeout and the abort: well under the time 200 steps take.
     assert elapsed < timeout + 20, elapsed

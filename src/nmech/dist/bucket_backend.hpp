@@ -24,6 +24,8 @@ class BucketBackend {
   // Returns once bucket b is summed; a stall is reported (naming the missing ranks and the
   // bucket) and the job aborted after the watchdog's timeout.
   virtual void wait(int b) = 0;
+  // Seconds spent reducing since the last call, where the backend measures it (0 otherwise).
+  virtual double take_busy_seconds() { return 0.0; }
 };
 
 }  // namespace nmech::dist

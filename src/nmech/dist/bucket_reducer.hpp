@@ -39,6 +39,7 @@ class BucketReducer : public Reducer {
   double take_wait_seconds() override;
 
   const BucketPlan& plan() const { return plan_; }
+  BucketBackend& backend() { return *backend_; }
   // Buckets of the last step started from hooks, i.e. while backward was still running.
   int started_in_backward() const { return started_in_backward_; }
   // The gradient hook's work, callable directly (benchmarks hand over gradients this way).

@@ -1,10 +1,20 @@
 #pragma once
-// The MPI bucket transport: each bucket has its own duplicate of the group communicator, so
-// several buckets are in flight at once and a rank that leaves one out cannot pair its next
-// bucket with another rank's missing one (the watchdog names it instead). Non-blocking
-// MPI_Iallreduce in place; progress() tests what is in flight, since Open MPI advances
-// non-blocking collectives only inside MPI calls (the reducer calls it from gradient hooks).
+// The MPI bucket transport. Buckets are summed with blocking MPI_Allreduce calls made, in the
+// order they were started, by a communication thread of this rank (Horovod's background
+// thread): Open MPI advances non-blocking collectives only inside MPI calls, and its
+// MPI_Iallreduce ran 8-10× slower than MPI_Allreduce on multi-MB buffers on our machine
+// (docs/BENCHMARKS.md). Needs MPI_THREAD_MULTIPLE; without it, buckets fall back to
+// MPI_Iallreduce progressed by progress() from the gradient hooks.
+//
+// Each bucket has its own duplicate of the group communicator, so a rank that leaves one
+// bucket out cannot pair its next bucket with another rank's missing one: the others' wait
+// for it times out and the watchdog names the rank (and where it waits instead).
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include "nmech/dist/bucket_backend.hpp"
@@ -14,23 +24,40 @@ namespace nmech::dist {
 
 class MpiBuckets : public BucketBackend {
  public:
-  explicit MpiBuckets(Comm& group) : group_(group) {}
+  explicit MpiBuckets(Comm& group);
   ~MpiBuckets() override;
   const char* name() const override { return "mpi"; }
+  bool threaded() const { return threaded_; }
   void reserve(int buckets) override;
   void start(int b, void* data, std::size_t count, ElementType type, const std::string& what) override;
   void progress() override;
   void wait(int b) override;
+  double take_busy_seconds() override;
 
  private:
   struct Channel {
     MPI_Comm mpi = MPI_COMM_NULL;
     std::unique_ptr<Comm> comm;
-    MPI_Request req = MPI_REQUEST_NULL;
+    MPI_Request req = MPI_REQUEST_NULL;  // the non-blocking fallback
+    std::atomic<bool> done{true};        // the thread finished this bucket's all-reduce
+    std::int64_t seq = 0;
+    void* data = nullptr;
+    int count = 0;
+    MPI_Datatype type = MPI_FLOAT;
     std::string what;
   };
+  void serve();  // the communication thread
+
   Comm& group_;
-  std::vector<Channel> channels_;
+  bool threaded_ = false;
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;       // work for the thread
+  std::condition_variable cv_done_;  // a bucket finished
+  double busy_s_ = 0;                // in MPI_Allreduce on the thread (guarded by mu_)
+  std::deque<int> queue_;  // buckets started, not yet taken by the thread
+  bool stop_ = false;
 };
 
 }  // namespace nmech::dist

@@ -98,7 +98,9 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
   mine_.seq = seq;
   remember(what);
   mine_.what = name_hash(what);
-  post();
+  // The record is posted only once a wait outlasts the spin: a stalled rank always gets there,
+  // and the many short waits of a step (a bucket each) cost no one-sided traffic.
+  bool posted = false;
   const auto start = clock::now();
   auto last_progress = start, last_read = start;
   std::vector<std::int64_t> seen;  // heartbeats of the members, as last read
@@ -106,6 +108,10 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
     if (done()) return;
     const auto now = clock::now();
     if (seconds(now - start) < 0.005) continue;  // a step's collectives: spin, do not sleep
+    if (!posted) {
+      post();
+      posted = true;
+    }
     std::this_thread::sleep_for(std::chrono::microseconds(100));
     if (seconds(now - last_read) < 0.1) continue;  // the table: ten reads a second at most
     last_read = now;

@@ -1,0 +1,81 @@
+// The data-parallel training step (issue 5): VGG-16-BN width 1/8 on Fashion-MNIST, one thread
+// per rank, the global batch split across the ranks of the launch. Median step of the slowest
+// rank, and the median time a step waited for gradient reductions after backward (what was not
+// hidden behind it). Run it with each reducer to see what overlap hides, and with 1 and 2
+// ranks at the same per-rank batch for weak scaling (bench/dist_run.sh does both).
+//   mpirun -n 2 build/bench/nmech_group_step_bench --reducer overlap --batch 128 [--trace] [--steps 40]
+#include <torch/torch.h>
+
+#include <cstring>
+#include <string>
+
+#include "harness.hpp"
+#include "nmech/config/run_config.hpp"
+#include "nmech/dist/reducer_factory.hpp"
+#include "nmech/dist/watchdog.hpp"
+#include "nmech/train/trainer.hpp"
+#include "nmech/train/trainer_state.hpp"
+#include "nmech/util/allocator.hpp"
+
+using namespace nmech;
+
+int main(int argc, char** argv) {
+  util::keep_freed_memory();
+  int provided = 0;  // the MPI bucket transport reduces on a thread of its own
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  std::string kind = "overlap";
+  int steps = 40, warmup = 5;
+  std::int64_t batch = 128;
+  bool trace = false;
+  std::string width = "0.125";
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--reducer") && i + 1 < argc) kind = argv[++i];
+    if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
+    if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--trace")) trace = true;
+    if (!std::strcmp(argv[i], "--width") && i + 1 < argc) width = argv[++i];
+  }
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  {
+    dist::Watchdog wd(MPI_COMM_WORLD, 600.0);
+    dist::Comm group(MPI_COMM_WORLD, 1, wd);
+    auto cfg = config::parse_run_config(
+        "", "<bench>", {"batch_size=" + std::to_string(batch), "steps=" + std::to_string(steps + warmup), "threads=1",
+                      "width=" + width});
+    auto data = train::load_dataset(cfg, "<bench>");
+    train::Trainer trainer(cfg, data);
+    std::unique_ptr<dist::Reducer> reducer;
+    if (size > 1) {
+      reducer = dist::make_reducer(group, {kind, "mpi", 1.0, 25.0});
+      trainer.set_reducer(reducer.get());
+    }
+    auto& s = trainer.state();
+    std::vector<double> step_s, wait_s;
+    for (int k = 0; k < steps + warmup; ++k) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      const double t0 = bench::now_s();
+      trainer.step(k, trace);
+      if (trace) s.tracer->take_rows();
+      const double t = bench::slowest(bench::now_s() - t0);
+      const double w = bench::slowest(reducer ? reducer->take_wait_seconds() : 0.0);
+      if (k >= warmup) {
+        step_s.push_back(t);
+        wait_s.push_back(w);
+      }
+    }
+    const double med = bench::median(step_s);
+    if (rank == 0)
+      std::printf("{\"bench\": \"group_step\", \"impl\": \"nmech\", \"reducer\": \"%s\", \"ranks\": %d, \"batch\": %lld, "
+                  "\"per_rank_batch\": %lld, \"width\": %s, \"trace\": %s, \"steps\": %d, \"median_ms\": %.2f, "
+                  "\"p10_ms\": %.2f, \"p90_ms\": %.2f, \"wait_ms\": %.3f, \"images_per_s\": %.1f}\n",
+                  size > 1 ? kind.c_str() : "none", size, static_cast<long long>(batch),
+                  static_cast<long long>(batch / size), width.c_str(), trace ? "true" : "false", steps, 1e3 * med,
+                  1e3 * bench::quantile(step_s, 0.1), 1e3 * bench::quantile(step_s, 0.9),
+                  1e3 * bench::median(wait_s), static_cast<double>(batch) / med);
+    wd.close();
+  }
+  MPI_Finalize();
+  return 0;
+}

@@ -1,0 +1,48 @@
+#pragma once
+// The benchmarks' small shared harness (nccl-tests' spirit): repeated timings, the slowest rank
+// of each repetition (a collective is as slow as its last rank), medians, one JSON line.
+#include <mpi.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace nmech::bench {
+
+inline double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The slowest rank's value.
+inline double slowest(double v) {
+  MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  return v;
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[v.size() / 2];
+}
+
+inline double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+// Runs f() warmup + reps times between barriers; returns the slowest rank's seconds per rep.
+template <typename F>
+std::vector<double> time_reps(int warmup, int reps, F&& f) {
+  std::vector<double> out;
+  for (int i = 0; i < warmup + reps; ++i) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const double t0 = now_s();
+    f();
+    const double t = slowest(now_s() - t0);
+    if (i >= warmup) out.push_back(t);
+  }
+  return out;
+}
+
+}  // namespace nmech::bench

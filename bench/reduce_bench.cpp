@@ -1,0 +1,108 @@
+// All-reduce of a VGG-16-sized gradient (issue 5): full-width VGG-16-BN's parameters (float32,
+// about 60 MB) summed over the ranks of the launch, median of --reps repetitions, the slowest
+// rank each time. Compared: one raw MPI_Allreduce of the same bytes already in one buffer; the
+// bucketed reducer from hand-over to reduced gradients (gradients handed to it last-first as
+// backward's hooks would, with DDP's 1 + 25 MiB buckets, then finish(): waits and the division);
+// the single-buffer reducer (pack, one all-reduce, divide). Gloo: bench/gloo_allreduce.py.
+//   mpirun -n 2 build/bench/nmech_reduce_bench [--reps 20]
+#include <torch/torch.h>
+
+#include <cstring>
+
+#include "harness.hpp"
+#include "nmech/config/run_config.hpp"
+#include "nmech/dist/bucket_reducer.hpp"
+#include "nmech/dist/mpi_buckets.hpp"
+#include "nmech/dist/reducer_factory.hpp"
+#include "nmech/dist/watchdog.hpp"
+#include "nmech/train/trainer.hpp"
+#include "nmech/train/trainer_state.hpp"
+#include "nmech/util/allocator.hpp"
+
+using namespace nmech;
+
+int main(int argc, char** argv) {
+  util::keep_freed_memory();
+  int provided = 0;  // the MPI bucket transport reduces on a thread of its own
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  int reps = 20;
+  for (int i = 1; i + 1 < argc; ++i)
+    if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  torch::set_num_threads(1);
+  {
+    dist::Watchdog wd(MPI_COMM_WORLD, 600.0);
+    dist::Comm group(MPI_COMM_WORLD, 1, wd);
+    auto cfg = config::parse_run_config("", "<bench>", {"model=\"vgg16_bn\"", "width=1.0", "dataset=\"synthetic\""});
+    auto data = train::load_dataset(cfg, "<bench>");
+    train::Trainer trainer(cfg, data);
+    std::vector<at::Tensor> params, grads;
+    std::int64_t n = 0;
+    for (auto& [name, p] : trainer.state().named) {
+      params.push_back(p);
+      grads.push_back(torch::randn_like(p));
+      n += p.numel();
+    }
+    auto report = [&](const char* what, const std::vector<double>& t, const std::string& extra = "") {
+      if (rank == 0)
+        std::printf("{\"bench\": \"allreduce\", \"impl\": \"%s\", \"ranks\": %d, \"elements\": %lld, \"mbytes\": %.1f, \"median_ms\": %.2f, "
+                    "\"p10_ms\": %.2f, \"p90_ms\": %.2f%s}\n",
+                    what, size, static_cast<long long>(n), n * 4 / 1e6, 1e3 * bench::median(t), 1e3 * bench::quantile(t, 0.1),
+                    1e3 * bench::quantile(t, 0.9), extra.c_str());
+    };
+    at::Tensor flat = torch::randn({n});
+    report("mpi_allreduce", bench::time_reps(3, reps, [&] {
+             MPI_Allreduce(MPI_IN_PLACE, flat.data_ptr(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+           }));
+    // The same bytes in 25 MiB pieces, one blocking call after another (no reducer around it).
+    const std::int64_t piece = (25 << 20) / 4;
+    report("mpi_allreduce_25MiB_pieces", bench::time_reps(3, reps, [&] {
+             for (std::int64_t o = 0; o < n; o += piece)
+               MPI_Allreduce(MPI_IN_PLACE, static_cast<float*>(flat.data_ptr()) + o, static_cast<int>(std::min(piece, n - o)),
+                             MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+           }));
+    // The reducer's transport alone on the same four buckets, already filled: thread hand-off,
+    // one all-reduce per bucket, the watched waits; no copies into buckets, no division.
+    {
+      dist::MpiBuckets transport(group);
+      const std::vector<std::int64_t> edges{0, (1 << 20) / 4, (1 << 20) / 4 + piece, (1 << 20) / 4 + 2 * piece, n};
+      transport.reserve(4);
+      report("nmech_transport", bench::time_reps(3, reps, [&] {
+               for (int b = 0; b < 4; ++b)
+                 transport.start(b, static_cast<float*>(flat.data_ptr()) + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b]),
+                                 dist::ElementType::f32, "transport bucket " + std::to_string(b));
+               for (int b = 0; b < 4; ++b) transport.wait(b);
+             }));
+    }
+    for (const char* kind : {"overlap", "single"}) {
+      auto reducer = dist::make_reducer(group, {kind, "mpi", 1.0, 25.0});
+      reducer->attach(params);
+      auto* bucketed = dynamic_cast<dist::BucketReducer*>(reducer.get());
+      std::vector<double> scalars{1.0};
+      reducer->take_wait_seconds();
+      std::vector<double> waits, busy;
+      auto t = bench::time_reps(3, reps, [&] {
+        reducer->prepare();
+        for (int i = static_cast<int>(params.size()) - 1; i >= 0; --i) {
+          if (bucketed) bucketed->ready(i, grads[static_cast<size_t>(i)]);
+          else params[static_cast<size_t>(i)].mutable_grad() = grads[static_cast<size_t>(i)];
+        }
+        reducer->finish(static_cast<double>(size), scalars);
+        waits.push_back(reducer->take_wait_seconds());
+        busy.push_back(bucketed ? bucketed->backend().take_busy_seconds() : 0.0);
+      });
+      waits.erase(waits.begin(), waits.begin() + 3);
+      busy.erase(busy.begin(), busy.begin() + 3);
+      // wait_ms: blocked in finish(); allreduce_ms: inside the bucket all-reduces themselves.
+      char extra[160];
+      std::snprintf(extra, sizeof extra, ", \"buckets\": %zu, \"wait_ms\": %.2f, \"allreduce_ms\": %.2f",
+                    bucketed ? bucketed->plan().buckets.size() : 1, 1e3 * bench::median(waits), 1e3 * bench::median(busy));
+      report(bucketed ? "nmech_buckets" : "nmech_single", t, extra);
+    }
+    wd.close();
+  }
+  MPI_Finalize();
+  return 0;
+}
