@@ -32,4 +32,15 @@ enum Want : unsigned {
 void accumulate(const symmetry::Slice& sl, const at::Tensor& x, const at::Tensor& y, double lambda,
                 Sums& s, unsigned want = kAll);
 
+// One read of a tensor seen as [rows, cols, block] feeding two groupings at once: each row's
+// sums into `rs` (the sets of `row`, a slice [1, rows, cols·block]) and each column's into `cs`
+// (the sets of `col`, a slice [rows, cols, block]). This is a conv weight's scale sets (its
+// output channels) and its rescale sets' outgoing side (its input channels), which would
+// otherwise read the tensor twice. The sums equal two separate passes' up to the order of the
+// additions (each block of `block` elements is summed first).
+void accumulate_rows_and_columns(const symmetry::Slice& row, Sums& rs, unsigned row_want, const symmetry::Slice& col,
+                                 Sums& cs, unsigned col_want, const at::Tensor& x, const at::Tensor& y, double lambda);
+// Whether accumulate_rows_and_columns can serve this pair of slices.
+bool rows_and_columns(const symmetry::Slice& row, const symmetry::Slice& col);
+
 }  // namespace nmech::trace

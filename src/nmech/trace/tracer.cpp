@@ -45,6 +45,7 @@ struct Tracer::FamilyTrace {
   std::string prefix;  // "scale/"
   std::int64_t count;
   std::vector<Bound> in, out;
+  std::vector<char> in_fused, out_fused;  // read by a fused row-and-column pass instead
   Sums pre_in, pre_out, post_in, post_out, upd_in, upd_out;
   std::unique_ptr<theory::ExactTranslation> exact_t;
   std::unique_ptr<theory::ExactQuadratic> exact_q;
@@ -55,8 +56,9 @@ struct Tracer::FamilyTrace {
 };
 
 Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<std::string, at::Tensor>>& params,
-               const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every)
+               const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every, bool eval)
     : opt_(opt), steps_(steps), record_every_(record_every), params_(params) {
+  eval_[0] = eval_[1] = eval_[2] = kNaN;
   for (symmetry::Family f : {Family::translation, Family::scale, Family::rescale}) {
     const auto& fs = sets.get(f);
     if (fs.count() == 0) continue;
@@ -66,9 +68,12 @@ Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<s
     fam->count = fs.count();
     fam->in = bind(fs.in, params);
     fam->out = bind(fs.out, params);
+    fam->in_fused.assign(fam->in.size(), 0);
+    fam->out_fused.assign(fam->out.size(), 0);
     families_.push_back(std::move(fam));
   }
-  for (const auto& ds : run_datasets(sets, opt)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
+  pair_rows_and_columns();
+  for (const auto& ds : run_datasets(sets, opt, eval)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
 }
 
 Tracer::~Tracer() = default;
@@ -84,18 +89,54 @@ void Tracer::set(const std::string& name, const std::vector<double>& v) {
   it->second = v;
 }
 
+// A conv weight is a set per output channel (rows: scale sets with BatchNorm, the incoming side
+// of rescale sets without) and the outgoing side of a rescale set per input channel (columns):
+// one fused pass reads it once for both (reduce.hpp).
+void Tracer::pair_rows_and_columns() {
+  FamilyTrace* rescale = nullptr;
+  for (auto& f : families_)
+    if (f->kind == Family::rescale) rescale = f.get();
+  if (!rescale) return;
+  for (auto& rows : families_) {
+    if (rows->kind == Family::translation) continue;
+    for (std::size_t i = 0; i < rows->in.size(); ++i)
+      for (std::size_t j = 0; j < rescale->out.size() && !rows->in_fused[i]; ++j)
+        if (!rescale->out_fused[j] && rows->in[i].param == rescale->out[j].param &&
+            rows_and_columns(*rows->in[i].slice, *rescale->out[j].slice)) {
+          fused_.push_back({rows.get(), i, rescale, j});
+          rows->in_fused[i] = rescale->out_fused[j] = 1;
+        }
+  }
+}
+
+void Tracer::measure_all_theta(bool with_grad) {
+  for (auto& fam : families_) {
+    fam->pre_in.reset(fam->count);
+    fam->pre_out.reset(fam->count);
+  }
+  const double lambda = opt_.decoupled ? 0.0 : opt_.weight_decay;
+  const unsigned want = with_grad ? kQuadratic : kThetaOnly;
+  for (const auto& f : fused_) {
+    const Bound& r = f.rows->in[f.row];
+    const auto& p = params_[r.param].second;
+    accumulate_rows_and_columns(*r.slice, f.rows->pre_in, want, *f.columns->out[f.column].slice, f.columns->pre_out,
+                                want, p, with_grad ? p.grad() : at::Tensor(), lambda);
+  }
+  for (auto& fam : families_) measure_theta(*fam, with_grad);
+}
+
 void Tracer::measure_theta(Tracer::FamilyTrace& fam, bool with_grad) {
   const double lambda = opt_.decoupled ? 0.0 : opt_.weight_decay;
   const unsigned want = !with_grad ? kThetaOnly : fam.kind == Family::translation ? kTranslation : kQuadratic;
-  fam.pre_in.reset(fam.count);
-  fam.pre_out.reset(fam.count);
-  for (const auto& b : fam.in) {
-    const auto& p = params_[b.param].second;
-    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in, want);
+  for (std::size_t i = 0; i < fam.in.size(); ++i) {
+    if (fam.in_fused[i]) continue;
+    const auto& p = params_[fam.in[i].param].second;
+    accumulate(*fam.in[i].slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in, want);
   }
-  for (const auto& b : fam.out) {
-    const auto& p = params_[b.param].second;
-    accumulate(*b.slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out, want);
+  for (std::size_t i = 0; i < fam.out.size(); ++i) {
+    if (fam.out_fused[i]) continue;
+    const auto& p = params_[fam.out[i].param].second;
+    accumulate(*fam.out[i].slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out, want);
   }
   const std::string& px = fam.prefix;
   switch (fam.kind) {
@@ -158,8 +199,8 @@ void Tracer::before_step(std::int64_t k, double loss, double accuracy) {
   start_row();
   loss_ = loss;
   accuracy_ = accuracy;
+  measure_all_theta(true);
   for (auto& fam : families_) {
-    measure_theta(*fam, true);
     if (k == 0) start_predictors(*fam);
     write_predictions(*fam);
   }
@@ -171,27 +212,43 @@ void Tracer::measure_update(Tracer::FamilyTrace& fam, const std::vector<at::Tens
   const bool hb = opt_.heavy_ball(), nesterov = hb && opt_.nesterov;
   // Scale needs Q_{k+1} (for the angle) and V; rescale needs only V, so it reads only v, and
   // nothing at all without momentum.
+  // V lives in yy for both families. A fused pass (momentum only) has done its bounds' V and Q.
   const bool scale = fam.kind == Family::scale;
-  auto pass = [&](const std::vector<Bound>& side, Sums& post, Sums& upd) {
-    post.reset(fam.count);
-    upd.reset(fam.count);
-    for (const auto& b : side) {
+  auto pass = [&](const std::vector<Bound>& side, const std::vector<char>& fused, Sums& post, Sums& upd) {
+    for (std::size_t i = 0; i < side.size(); ++i) {
+      const Bound& b = side[i];
       const auto& p = params_[b.param].second;
-      if (scale)
-        accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
-      else if (hb)
-        accumulate(*b.slice, buffers[b.param], at::Tensor(), 0.0, post, kSq);
+      if (!(hb && fused[i])) {
+        if (scale)
+          accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
+        else if (hb)
+          accumulate(*b.slice, p, buffers[b.param], 0.0, post, kYSq);
+      }
       if (nesterov) accumulate(*b.slice, updates[b.param], buffers[b.param], 0.0, upd, kUpdate);
     }
-    if (!scale) post.yy.swap(post.xx);  // V lives in yy for both families
   };
-  pass(fam.in, fam.post_in, fam.upd_in);
-  if (fam.kind == Family::rescale) pass(fam.out, fam.post_out, fam.upd_out);
+  pass(fam.in, fam.in_fused, fam.post_in, fam.upd_in);
+  if (fam.kind == Family::rescale) pass(fam.out, fam.out_fused, fam.post_out, fam.upd_out);
+}
+
+void Tracer::measure_all_updates(const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates) {
+  for (auto& fam : families_)
+    for (Sums* s : {&fam->post_in, &fam->post_out, &fam->upd_in, &fam->upd_out}) s->reset(fam->count);
+  if (opt_.heavy_ball())
+    for (const auto& f : fused_) {
+      const Bound& r = f.rows->in[f.row];
+      const unsigned row_want = f.rows->kind == Family::scale ? kAfterStep : kYSq;  // Q_{k+1} only for scale
+      accumulate_rows_and_columns(*r.slice, f.rows->post_in, row_want, *f.columns->out[f.column].slice,
+                                  f.columns->post_out, kYSq, params_[r.param].second, buffers[r.param], 0.0);
+    }
+  for (auto& fam : families_)
+    if (fam->kind != Family::translation) measure_update(*fam, buffers, updates);
 }
 
 void Tracer::after_step(std::int64_t k, const std::vector<at::Tensor>& buffers,
                         const std::vector<at::Tensor>& updates) {
   const bool hb = opt_.heavy_ball(), nesterov = hb && opt_.nesterov;
+  measure_all_updates(buffers, updates);
   for (auto& famp : families_) {
     auto& fam = *famp;
     const std::string& px = fam.prefix;
@@ -201,7 +258,6 @@ void Tracer::after_step(std::int64_t k, const std::vector<at::Tensor>& buffers,
       if (fam.modloss) fam.modloss->advance({});
       continue;
     }
-    measure_update(fam, buffers, updates);
     const bool rescale = fam.kind == Family::rescale;
     auto side = [&](const std::string& name, const std::vector<double>& a, const std::vector<double>& b) {
       if (rescale) {
@@ -245,11 +301,14 @@ void Tracer::after_step(std::int64_t k, const std::vector<at::Tensor>& buffers,
 void Tracer::finish() {
   start_row();
   loss_ = accuracy_ = kNaN;
-  for (auto& fam : families_) {
-    measure_theta(*fam, false);
-    write_predictions(*fam);
-  }
+  measure_all_theta(false);
+  for (auto& fam : families_) write_predictions(*fam);
   record(steps_);
+}
+
+void Tracer::set_eval(double loss, double top1, double top5) {
+  if (columns_.count("val_loss") == 0) throw std::logic_error("tracer made without evaluation datasets");
+  eval_[0] = loss, eval_[1] = top1, eval_[2] = top5;
 }
 
 void Tracer::record(std::int64_t k) {
@@ -259,6 +318,12 @@ void Tracer::record(std::int64_t k) {
   set("time", {opt_.lr * static_cast<double>(k)});
   set("loss", {loss_});
   set("accuracy", {accuracy_});
+  if (columns_.count("val_loss") != 0) {
+    set("val_loss", {eval_[0]});
+    set("val_top1", {eval_[1]});
+    set("val_top5", {eval_[2]});
+  }
+  eval_[0] = eval_[1] = eval_[2] = kNaN;
   if (block_.nrows == 0) block_.row0 = static_cast<std::uint64_t>(r);
   for (const auto& [name, values] : row_) {
     auto& dst = block_.data[name];

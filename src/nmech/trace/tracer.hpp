@@ -33,7 +33,7 @@ class Tracer {
  public:
   // params: the model's named parameters (same order as the optimizer's).
   Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<std::string, at::Tensor>>& params,
-         const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every);
+         const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every, bool eval = false);
   ~Tracer();
 
   // After backward (and gradient reduction), before update k: reads θ_k and g_k.
@@ -42,6 +42,9 @@ class Tracer {
   void after_step(std::int64_t k, const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
   // After the last update: reads θ_N and records the final row.
   void finish();
+  // Validation loss, top-1 and top-5 at θ_k for the next recorded row (datasets val_*; the tracer
+  // must have been made with eval).
+  void set_eval(double loss, double top1, double top5);
   // Step k found a non-finite value (before_step set non_finite()): records what before_step
   // measured, so the row of the diverging step shows why (update quantities stay NaN).
   void record_diverged(std::int64_t k) { record(k); }
@@ -65,19 +68,31 @@ class Tracer {
   struct FamilyTrace;
   void start_row();
   void set(const std::string& name, const std::vector<double>& v);
+  void pair_rows_and_columns();
+  void measure_all_theta(bool with_grad);
   void measure_theta(FamilyTrace& fam, bool with_grad);
   void start_predictors(FamilyTrace& fam);
   void write_predictions(FamilyTrace& fam);
   void measure_update(FamilyTrace& fam, const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
+  void measure_all_updates(const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
   void record(std::int64_t k);
   std::map<std::string, std::uint64_t> columns_;  // every dataset and its width
   std::vector<std::unique_ptr<FamilyTrace>> families_;
+  // A scale family's row slice and a rescale family's column slice of the same tensor.
+  struct Fused {
+    FamilyTrace* rows;
+    std::size_t row;
+    FamilyTrace* columns;
+    std::size_t column;
+  };
+  std::vector<Fused> fused_;
   std::map<std::string, std::vector<double>> row_;  // the current step's values
   RowBlock block_;
   std::map<std::string, std::vector<double>> last_row_;
   theory::OptimParams opt_;
   std::int64_t steps_, record_every_;
   double loss_ = 0, accuracy_ = 0;
+  double eval_[3];  // val_loss, val_top1, val_top5 for the next row (NaN: not evaluated)
   bool non_finite_ = false;
   std::vector<std::pair<std::string, at::Tensor>> params_;
 };
