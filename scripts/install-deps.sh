@@ -10,7 +10,7 @@ PACKAGES=(
   libhdf5-openmpi-dev hdf5-tools
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  zlib1g-dev libopenblas0-openmp
+  zlib1g-dev libjpeg62-turbo-dev libopenblas0-openmp
   dataset-fashion-mnist
   python3-h5py-mpi python3-numpy python3-matplotlib python3-pytest python3-torch
   chromium

@@ -19,6 +19,7 @@
 #include "nmech/util/build_info.hpp"
 #include "nmech/util/utc.hpp"
 #include "plan_cmd.hpp"
+#include "prepare_cmd.hpp"
 #include "sweep_cmd.hpp"
 #include "verify_cmd.hpp"
 
@@ -60,7 +61,9 @@ int cmd_run(const RunArgs& a) {
     std::filesystem::remove(path);
   }
   auto data = train::load_dataset(cfg, a.config);
+  const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? train::load_eval_dataset(cfg) : nmech::data::Dataset{};
   train::Trainer trainer(cfg, data);
+  trainer.set_eval_data(&eval_data);
   const store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
                                    {"git_commit", std::string(util::git_commit())},
                                    {"created_utc", util::utc_now_text()},
@@ -126,6 +129,8 @@ int main(int argc, char** argv) {
     auto* plan = nmech::apps::add_plan_command(app, pa);
     nmech::apps::VerifyArgs va;
     auto* verify = nmech::apps::add_verify_command(app, va);
+    nmech::apps::PrepareArgs prep;
+    auto* prepare = nmech::apps::add_prepare_command(app, prep);
     nmech::sweep::SweepOptions so;
     auto* sweep = nmech::apps::add_sweep_command(app, so);
     try {
@@ -135,6 +140,7 @@ int main(int argc, char** argv) {
       if (*plan) code = nmech::apps::cmd_plan(pa);
       if (*verify) code = nmech::apps::cmd_verify(va);
       if (*sweep) code = nmech::apps::cmd_sweep(so);
+      if (*prepare) code = nmech::apps::cmd_prepare(prep);
     } catch (const CLI::ParseError& e) {
       code = app.exit(e) == 0 ? kOk : kBadInput;
     } catch (const config::ConfigError& e) {

@@ -8,8 +8,11 @@ bucket) in another order than large ones, so gradients may differ in the last bi
 1e-12 here."""
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+
+import h5py
 
 import pytest
 
@@ -62,6 +65,13 @@ def test_overlapped_buckets_train_to_the_bits_of_one_all_reduce(tmp: Path, ranks
     # Each sweep says which reducer it used, so the comparison is between two different paths.
     assert "gradients: one all-reduce after backward" in a.stdout, a.stdout
     assert "gradients: MPI buckets of 0.004 MiB, first 0.001 MiB, overlapping backward" in b.stdout, b.stdout
+    # The provenance says how the gradients were summed (ECOSYSTEM.md §3's list).
+    with h5py.File(tmp / "overlap.h5", "r") as f:
+        (run,) = f["runs"].values()
+        prov = json.loads([x for x in run["provenance"][()] if x][0].decode())
+    dp = prov["data_parallel"]
+    assert (dp["group_size"], dp["reducer"], dp["bucket_mb"], dp["first_bucket_mb"]) == (ranks, "overlap", 0.004, 0.001)
+    assert dp["batch"] == 24 and dp["per_rank_batch"] == [24 // ranks, -(-24 // ranks)]
     if ranks == 3:
         assert max_relative_difference(tmp / "overlap.h5", tmp / "single.h5") <= 1e-12
         # Teeth: a different learning rate is far outside that tolerance.

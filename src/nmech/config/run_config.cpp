@@ -175,9 +175,12 @@ const Field kFields[] = {
     {"init", &RunConfig::init,
      [](const RunConfig& c) { return one_of(c.init, {"paper", "torch"}, "init"); }},
     {"dataset", &RunConfig::dataset,
-     [](const RunConfig& c) { return one_of(c.dataset, {"fashion-mnist", "synthetic"}, "dataset"); }},
+     [](const RunConfig& c) {
+       return one_of(c.dataset, {"fashion-mnist", "synthetic", "tiny-imagenet", "cifar10", "cifar100"}, "dataset");
+     }},
     {"data_dir", &RunConfig::data_dir, nullptr},
     {"input_size", &RunConfig::input_size, [](const RunConfig& c) { return at_least(c.input_size, 1); }},
+    {"augment", &RunConfig::augment, nullptr},
     {"lr", &RunConfig::lr, [](const RunConfig& c) { return positive(c.lr); }},
     {"weight_decay", &RunConfig::weight_decay,
      [](const RunConfig& c) { return non_negative(c.weight_decay); }},
@@ -193,6 +196,7 @@ const Field kFields[] = {
     {"threads", &RunConfig::threads, [](const RunConfig& c) { return at_least(c.threads, 1); }},
     {"record_every", &RunConfig::record_every,
      [](const RunConfig& c) { return at_least(c.record_every, 1); }},
+    {"eval_every", &RunConfig::eval_every, [](const RunConfig& c) { return at_least(c.eval_every, 0); }},
 };
 
 const Field* find_field(std::string_view key) {
@@ -453,12 +457,31 @@ void check_cross_keys(const Builder& b) {
          "true needs dampening = 0 (LibTorch rule), but dampening = " + exact(c.dampening) + " (from " +
              b.from("dampening") + ")");
   }
-  // Fashion-MNIST images are 28×28 and are padded up to input_size, never cropped.
-  if (c.dataset == "fashion-mnist" && c.input_size < 28) {
+  // Evaluations are stored in rows, so they fall on recorded steps.
+  if (c.eval_every > 0 && c.eval_every % c.record_every != 0) {
+    fail(b.where("eval_every"), "eval_every",
+         "must be a multiple of record_every = " + std::to_string(c.record_every) + " (from " + b.from("record_every") +
+             "), got " + std::to_string(c.eval_every));
+  }
+  // Images are padded up to input_size, never cropped.
+  const DatasetShape shape = dataset_shape(c.dataset);
+  if (c.dataset != "synthetic" && c.input_size < shape.size) {
     fail(b.where("input_size"), "input_size",
-         "must be >= 28 for dataset fashion-mnist (28x28 images are padded, not cropped)");
+         "must be >= " + std::to_string(shape.size) + " for dataset " + c.dataset + " (" + std::to_string(shape.size) +
+             "x" + std::to_string(shape.size) + " images are padded, not cropped)");
   }
 }
+
+}  // namespace
+
+DatasetShape dataset_shape(const std::string& dataset) {
+  if (dataset == "tiny-imagenet") return {3, 64, 200};
+  if (dataset == "cifar10") return {3, 32, 10};
+  if (dataset == "cifar100") return {3, 32, 100};
+  return {1, 28, 10};  // fashion-mnist, synthetic
+}
+
+namespace {
 
 std::string read_file(const std::string& path) {
   errno = 0;

@@ -27,9 +27,13 @@ struct RunConfig {
   double bn_eps = 1e-5;
   std::string init = "paper";      // paper (THEORY.md §9) | torch (LibTorch's default initialisation)
   // data
-  std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic
+  // fashion-mnist | synthetic | tiny-imagenet | cifar10 | cifar100 (the last three: a file
+  // written by `nmech prepare-data`, named by data_dir)
+  std::string dataset = "fashion-mnist";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::int64_t input_size = 32;  // Fashion-MNIST 28×28 is zero-padded to this
+  bool augment = false;          // random crop (4-pixel zero padding) and horizontal flip, per image
+                                 // from (seed, step, position in the batch)
   // optimizer
   double lr = 0.1;
   double weight_decay = 5e-4;
@@ -45,7 +49,16 @@ struct RunConfig {
   std::int64_t threads = 1;
   // tracing
   std::int64_t record_every = 1;
+  // evaluation on the validation split (loss, top-1, top-5) every eval_every steps and at the
+  // end, stored in the row of that step; 0: never. A multiple of record_every.
+  std::int64_t eval_every = 0;
 };
+
+// Input channels, image size and classes of a dataset (fashion-mnist and synthetic: 1, 28, 10).
+struct DatasetShape {
+  std::int64_t channels = 1, size = 28, classes = 10;
+};
+DatasetShape dataset_shape(const std::string& dataset);
 
 // Parse a TOML file; overrides are "key=value" strings (value in TOML syntax, bare strings
 // allowed) applied on top, each validated like a file key. Throws ConfigError.

@@ -26,7 +26,7 @@ namespace {
 // many groups; refuse them before allocating anything.
 constexpr std::int64_t kMaxRuns = 100000;
 
-const char* const kAxes = "lr, batch_size, weight_decay, momentum and seeds";
+const char* const kAxes = "model, lr, batch_size, weight_decay, momentum, dampening and seeds";
 
 // ---------------------------------------------------------------- messages and numbers
 // (the same conventions as run_config.cpp: one line, exact numbers)
@@ -248,6 +248,28 @@ std::vector<std::uint64_t> read_seeds(const toml::node& n, const At& at) {
   return seeds;
 }
 
+// The model axis: one name or a list of names, each checked as a run file checks `model`.
+std::vector<std::string> read_models(const toml::node& n, const At& at) {
+  std::vector<std::pair<const toml::node*, std::string>> items;
+  if (auto a = n.as_array()) {
+    if (a->empty()) fail(at.where, "model", "empty list (give at least one value)");
+    for (std::size_t i = 0; i < a->size(); ++i) items.push_back({a->get(i), "element " + std::to_string(i + 1) + ": "});
+  } else {
+    items.push_back({&n, ""});
+  }
+  std::vector<std::string> out;
+  for (const auto& [e, label] : items) {
+    const auto v = e->value<std::string>();
+    if (!v) fail(at.of(*e), "model", label + "expected a string, got " + type_words(*e));
+    RunConfig probe;
+    probe.model = *v;
+    const std::string err = check_run_key(probe, "model");
+    if (!err.empty()) fail(at.of(*e), "model", label + err);
+    out.push_back(*v);
+  }
+  return out;
+}
+
 std::int64_t read_ranks_per_run(const toml::node& n, const std::string& where) {
   std::int64_t r = 0;
   std::string err = read_integer(n, r);
@@ -314,6 +336,9 @@ void read_sweep_key(SweepConfig& s, const Entry& e) {
     s.weight_decay = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::weight_decay);
   if (key == "momentum")
     s.momentum = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::momentum);
+  if (key == "dampening")
+    s.dampening = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::dampening);
+  if (key == "model") s.model = read_models(n, e.at);
   if (key == "batch_size")
     s.batch_size = checked(read_axis(n, e.at, key, true, true), key, &RunConfig::batch_size);
   if (key == "seeds") s.seeds = read_seeds(n, e.at);
@@ -365,7 +390,9 @@ void check_axis(const SweepConfig& s, const std::string& key, const std::vector<
   for (const T& x : v) {
     if (seen.insert(x).second) continue;
     std::string text;
-    if constexpr (std::is_integral_v<T>) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      text = quoted(x);
+    } else if constexpr (std::is_integral_v<T>) {
       text = std::to_string(x);
     } else {
       text = exact(x);
@@ -379,11 +406,14 @@ void check_grid(const SweepConfig& s) {
   check_axis(s, "batch_size", s.batch_size);
   check_axis(s, "weight_decay", s.weight_decay);
   check_axis(s, "momentum", s.momentum);
+  check_axis(s, "dampening", s.dampening);
+  check_axis(s, "model", s.model);
   check_axis(s, "seeds", s.seeds);
   if (s.ranks_per_run < 1)
     fail(where_of(s, "ranks_per_run"), "ranks_per_run", "must be >= 1, got " + std::to_string(s.ranks_per_run));
   const double runs =
-      1.0 * s.lr.size() * s.batch_size.size() * s.weight_decay.size() * s.momentum.size() * s.seeds.size();
+      1.0 * s.model.size() * s.lr.size() * s.batch_size.size() * s.weight_decay.size() * s.momentum.size() *
+      s.dampening.size() * s.seeds.size();
   if (runs > kMaxRuns) {
     char n[64];
     std::snprintf(n, sizeof n, "%.0f", runs);
@@ -393,7 +423,7 @@ void check_grid(const SweepConfig& s) {
 
 // Every rule a run config file gets, for one grid point.
 void check_point(const SweepConfig& s, const RunConfig& c) {
-  for (const char* key : {"lr", "batch_size", "weight_decay", "momentum", "seed"}) {
+  for (const char* key : {"model", "lr", "batch_size", "weight_decay", "momentum", "dampening", "seed"}) {
     std::string err = check_run_key(c, key);
     if (!err.empty()) fail(where_of(s, key == std::string("seed") ? "seeds" : key), key, err);
   }
@@ -420,10 +450,12 @@ std::string name_value(double v) {
 std::string varying_part(const SweepConfig& s, const RunConfig& c) {
   std::string out;
   auto add = [&out](const std::string& part) { out += (out.empty() ? "" : "-") + part; };
+  if (s.model.size() > 1) add(c.model);
   if (s.lr.size() > 1) add("lr" + name_value(c.lr));
   if (s.batch_size.size() > 1) add("b" + std::to_string(c.batch_size));
   if (s.weight_decay.size() > 1) add("wd" + name_value(c.weight_decay));
   if (s.momentum.size() > 1) add("m" + name_value(c.momentum));
+  if (s.dampening.size() > 1) add("d" + name_value(c.dampening));
   if (s.seeds.size() > 1) add("s" + std::to_string(c.seed));
   return out;
 }
@@ -468,6 +500,8 @@ std::string toml_list(const std::vector<T>& v) {
     if (out.size() > 1) out += ", ";
     if constexpr (std::is_floating_point_v<T>) {
       out += toml_float(x);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      out += "\"" + x + "\"";  // model names: letters, digits and '_' (check_model)
     } else {
       out += std::to_string(x);
     }
@@ -494,7 +528,7 @@ std::map<std::string, std::string> key_values(const std::string& toml_text) {
 
 const std::vector<std::string>& sweep_keys() {
   static const std::vector<std::string> keys = {"lr",    "batch_size",   "weight_decay", "momentum",
-                                                "seeds", "ranks_per_run", "checkpoint_every",
+                                                "seeds", "ranks_per_run", "checkpoint_every", "dampening", "model",
                                                 "reducer", "bucket_mb", "first_bucket_mb"};
   return keys;
 }
@@ -513,6 +547,8 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
   s.base.batch_size = s.batch_size.front();
   s.base.weight_decay = s.weight_decay.front();
   s.base.momentum = s.momentum.front();
+  s.base.dampening = s.dampening.front();
+  s.base.model = s.model.front();
   s.base.seed = s.seeds.front();
   expand(s);  // every grid point is checked now, not when the sweep reaches it
   return s;
@@ -525,16 +561,19 @@ SweepConfig load_sweep_config(const std::string& path) {
 std::vector<RunSpec> expand(const SweepConfig& s) {
   check_grid(s);
   std::vector<RunSpec> runs;
-  for (double lr : s.lr)
-    for (std::int64_t b : s.batch_size)
-      for (double wd : s.weight_decay)
-        for (double m : s.momentum)
-          for (std::uint64_t seed : s.seeds) {
-            RunConfig c = s.base;
-            c.lr = lr, c.batch_size = b, c.weight_decay = wd, c.momentum = m, c.seed = seed;
-            check_point(s, c);
-            runs.push_back({c, ""});
-          }
+  for (const std::string& model : s.model)
+    for (double lr : s.lr)
+      for (std::int64_t b : s.batch_size)
+        for (double wd : s.weight_decay)
+          for (double m : s.momentum)
+            for (double d : s.dampening)
+              for (std::uint64_t seed : s.seeds) {
+                RunConfig c = s.base;
+                c.model = model, c.lr = lr, c.batch_size = b, c.weight_decay = wd, c.momentum = m, c.dampening = d;
+                c.seed = seed;
+                check_point(s, c);
+                runs.push_back({c, ""});
+              }
   // Longest first, so the last runs handed out are short and groups finish together.
   std::stable_sort(runs.begin(), runs.end(), [](const RunSpec& a, const RunSpec& b) {
     return 1.0 * a.cfg.steps * a.cfg.batch_size > 1.0 * b.cfg.steps * b.cfg.batch_size;
@@ -550,6 +589,8 @@ std::string to_toml(const SweepConfig& s) {
   kv["batch_size"] = toml_list(s.batch_size);
   kv["weight_decay"] = toml_list(s.weight_decay);
   kv["momentum"] = toml_list(s.momentum);
+  kv["dampening"] = toml_list(s.dampening);
+  kv["model"] = toml_list(s.model);
   kv["seeds"] = toml_list(s.seeds);
   kv["ranks_per_run"] = std::to_string(s.ranks_per_run);
   std::string out;

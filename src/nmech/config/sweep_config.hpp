@@ -3,9 +3,10 @@
 // RunConfig per grid point. Torch-free. Errors are ConfigErrors in the run config's one-line
 // format, "<file>:<line>: key '<k>': ...".
 //
-// In the TOML, `lr`, `batch_size`, `weight_decay` and `momentum` each take a scalar (as in a
+// In the TOML, `lr`, `batch_size`, `weight_decay`, `momentum` and `dampening` each take a scalar (as in a
 // run), a list (`lr = [0.05, 0.1]`) or a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
-// `momentum = { linear = [0, 0.9], num = 4 }`); `seeds = [0, 1]` (default: [seed]);
+// `momentum = { linear = [0, 0.9], num = 4 }`); `model` a name or a list of names;
+// `seeds = [0, 1]` (default: [seed]);
 // `ranks_per_run` (default 1); `checkpoint_every` (default 100); `reducer`, `bucket_mb`,
 // `first_bucket_mb` (how a group sums gradients); `name` is a prefix of the run names. Every other key is a scalar
 // run key, read exactly as a run config file reads it.
@@ -26,6 +27,8 @@ struct SweepConfig {
   std::vector<std::int64_t> batch_size{RunConfig{}.batch_size};
   std::vector<double> weight_decay{RunConfig{}.weight_decay};
   std::vector<double> momentum{RunConfig{}.momentum};
+  std::vector<double> dampening{RunConfig{}.dampening};
+  std::vector<std::string> model{RunConfig{}.model};
   std::vector<std::uint64_t> seeds{RunConfig{}.seed};
   std::int64_t ranks_per_run = 1;  // ranks that train one run together (data parallel)
   // Steps between a run's checkpoints (and one whenever the sweep is stopped). How often is not

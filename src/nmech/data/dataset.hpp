@@ -33,7 +33,22 @@ Dataset make_synthetic(std::int64_t count, std::int64_t channels, std::int64_t s
 struct Batch {
   at::Tensor images, labels;
 };
+// The paper's augmentation (torchvision's RandomCrop(padding=4) then RandomHorizontalFlip, on
+// the raw image, before normalisation): image i of the batch draws its shift and flip from
+// (seed, step, first_position + i), its position in the global batch, so every rank of a group
+// and every resumed run makes the same choices.
+struct Augment {
+  std::uint64_t seed = 0;
+  std::int64_t step = 0, first_position = 0;
+  std::int64_t pad = 4;
+};
 Batch make_batch(const Dataset& d, const std::vector<std::int64_t>& indices, std::int64_t size,
-                 at::ScalarType dtype);
+                 at::ScalarType dtype, const Augment* augment = nullptr);
+// One image's shift (dx, dy in [-pad, pad]) and flip, as make_batch draws them.
+struct AugmentDraw {
+  std::int64_t dx = 0, dy = 0;
+  bool flip = false;
+};
+AugmentDraw augment_draw(const Augment& a, std::int64_t i);
 
 }  // namespace nmech::data

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "nmech/config/run_mapping.hpp"
@@ -76,11 +77,18 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
     if (!problem.empty()) throw store::StoreError(problem);
     return store::Store::open(path, world);
   }
-  const auto& first = plan.runs.front().cfg;
-  const auto sets = symmetry::derive_sets(
-      models::make_wiring(config::model_spec(first, data.channels, data.classes)));
+  // One set table per model shape (a sweep may grid over models), shared by its runs.
+  std::map<std::string, symmetry::SymmetrySets> sets;
+  std::map<std::string, std::vector<store::SetTable>> tables;
   std::vector<store::RunLayout> layouts;
-  for (const auto& r : plan.runs) layouts.push_back(trace::run_layout(r.cfg, sets, r.name));
+  for (const auto& r : plan.runs) {
+    const std::string key = trace::model_key(r.cfg);
+    if (sets.count(key) == 0) {
+      sets.emplace(key, symmetry::derive_sets(models::make_wiring(config::model_spec(r.cfg, data.channels, data.classes))));
+      tables.emplace(key, trace::set_tables(sets.at(key)));
+    }
+    layouts.push_back(trace::run_layout(r.cfg, sets.at(key), r.name));
+  }
   const store::Attrs attrs = {{"nmech_version", std::string(util::version())},
                               {"git_commit", std::string(util::git_commit())},
                               {"created_utc", util::utc_now_text()},
@@ -89,8 +97,7 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
                               {"config_sha256", config::sweep_hash(sc)},
                               {"ranks_per_run", sc.ranks_per_run},
                               {"libraries", library_versions()}};
-  return store::Store::create(path, world, attrs, {{trace::model_key(first), trace::set_tables(sets)}},
-                              layouts);
+  return store::Store::create(path, world, attrs, tables, layouts);
 }
 
 // Indices (into plan.runs) of the runs still to train: not done, not diverged. Failed runs are
@@ -140,6 +147,9 @@ struct Group {
   dist::Watchdog& watchdog;
   std::unique_ptr<dist::Reducer> reducer;
   int index = 0, world_size = 1;
+  std::string reducer_kind;  // the sweep's reducer settings, for provenance
+  double bucket_mb = 0, first_bucket_mb = 0;
+  const data::Dataset* eval_data = nullptr;  // the validation split, when runs evaluate
   bool leader() const { return comm.rank() == 0; }
   std::vector<std::string> hosts() const {
     std::vector<std::string> h;
@@ -168,6 +178,7 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
                const std::string& checkpoint, std::int64_t checkpoint_every, ProgressLog& log,
                const std::string& label, GroupTally& tally) {
   train::Trainer trainer(run.cfg, data);
+  trainer.set_eval_data(g.eval_data);
   if (g.reducer) trainer.set_reducer(g.reducer.get());
   train::RunHooks hooks;
   hooks.write = g.leader();
@@ -184,7 +195,7 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
     if (first) {
       first = false;
       Attempt a{static_cast<std::int64_t>(st.provenance(run.name).size()), k, g.world_size, g.index,
-                g.comm.world_ranks(), g.hosts()};
+                g.comm.world_ranks(), g.hosts(), g.reducer_kind, g.bucket_mb, g.first_bucket_mb, run.cfg.batch_size};
       st.write_provenance(run.name, std::min<std::size_t>(a.attempt, store::kProvenanceSlots - 1),
                           provenance_json(a));
       log.start(run.name, label, k, run.cfg.steps);
@@ -237,7 +248,7 @@ Summary summarise(const store::Store& st, const Plan& plan) {
 // Everything after the store is open: any error here may be one rank's alone, so it aborts the
 // job rather than unwinding into collective closes that the other ranks never join.
 int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& plan,
-              const data::Dataset& data, store::Store& st, std::chrono::steady_clock::time_point t0) {
+              const data::Dataset& data, const data::Dataset* eval_data, store::Store& st, std::chrono::steady_clock::time_point t0) {
   MPI_Comm world = MPI_COMM_WORLD;
   int rank = 0, size = 1;
   MPI_Comm_rank(world, &rank);
@@ -254,7 +265,13 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   MPI_Comm_split(world, rank / r, rank, &group_comm);
   dist::Comm world_c(world, 0, watchdog), group_c(group_comm, 1 + rank / r, watchdog);
   Group g{group_c, queue, watchdog, nullptr, rank / r, size};
-  if (r > 1) g.reducer = dist::make_reducer(group_c, {sc.reducer, "mpi", sc.first_bucket_mb, sc.bucket_mb});
+  g.eval_data = eval_data;
+  if (r > 1) {
+    g.reducer = dist::make_reducer(group_c, {sc.reducer, "mpi", sc.first_bucket_mb, sc.bucket_mb});
+    g.reducer_kind = sc.reducer;
+    g.bucket_mb = sc.bucket_mb;
+    g.first_bucket_mb = sc.first_bucket_mb;
+  }
   ProgressLog log(progress_mode(o.progress, size), o.progress_every_s);
   if (rank == 0)
     log.note("sweep " + o.config + ": " + std::to_string(plan.runs.size()) + " runs (" +
@@ -332,9 +349,11 @@ int run_sweep(const SweepOptions& o) {
   const Plan plan = sweep::plan(sc, size, o.config, o.store);
   const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
   for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
+  nmech::data::Dataset eval_data;  // eval_every is one value for the whole sweep
+  if (plan.runs.front().cfg.eval_every > 0) eval_data = train::load_eval_dataset(plan.runs.front().cfg);
   store::Store st = open_or_create(plan, sc, data, world, rank);
   try {
-    return train_all(o, sc, plan, data, st, t0);
+    return train_all(o, sc, plan, data, eval_data.count > 0 ? &eval_data : nullptr, st, t0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nmech: internal error on world rank %d: %s\n", rank, e.what());
     std::fflush(stderr);

@@ -1,6 +1,8 @@
 // The dry run of a sweep: runs, sizes, groups, launch lines. Nothing here touches the disk.
 #include "nmech/sweep/plan.hpp"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -25,17 +27,20 @@ std::string where_of(const config::SweepConfig& s, const std::string& key) {
 
 // The network's input as train::load_dataset provides it: Fashion-MNIST and the synthetic set
 // are both one-channel, ten-class, padded to input_size.
-models::ModelSpec model_spec(const config::RunConfig& c) { return config::model_spec(c, 1, 10); }
+models::ModelSpec model_spec(const config::RunConfig& c) {
+  const auto shape = config::dataset_shape(c.dataset);
+  return config::model_spec(c, shape.channels, shape.classes);
+}
 
 // make_wiring refuses impossible shapes with std::invalid_argument; the user fixes a key.
-models::Wiring wiring(const config::SweepConfig& s) {
+models::Wiring wiring(const config::SweepConfig& s, const config::RunConfig& c) {
   try {
-    return models::make_wiring(model_spec(s.base));
+    return models::make_wiring(model_spec(c));
   } catch (const std::invalid_argument& e) {
     const std::string what = e.what();
     const std::string key = what.find("input_size") != std::string::npos ? "input_size" : "model";
-    throw ConfigError(where_of(s, key) + ": key '" + key + "': " + what + " (model " + s.base.model +
-                      ", input_size " + std::to_string(s.base.input_size) + ")");
+    throw ConfigError(where_of(s, key) + ": key '" + key + "': " + what + " (model " + c.model +
+                      ", input_size " + std::to_string(c.input_size) + ")");
   }
 }
 
@@ -57,7 +62,7 @@ PlannedRun plan_run(const config::RunSpec& r, const symmetry::SymmetrySets& sets
   p.cfg = r.cfg;
   p.name = r.name;
   p.rows = trace::row_count(r.cfg.steps, r.cfg.record_every);
-  const auto datasets = trace::run_datasets(sets, config::optim_params(r.cfg));
+  const auto datasets = trace::run_datasets(sets, config::optim_params(r.cfg), r.cfg.eval_every > 0);
   p.datasets = datasets.size();
   for (const auto& d : datasets) p.values_per_row += std::max<std::uint64_t>(d.cols, 1);
   p.bytes = p.rows * p.values_per_row * 8 + p.datasets * kDatasetOverheadBytes + kRunOverheadBytes;
@@ -120,14 +125,23 @@ Plan plan(const config::SweepConfig& s, std::int64_t world_size, const std::stri
   p.config_path = config_path;
   p.store_path = store_path.empty() ? default_store_path(config_path) : store_path;
   p.config_sha256 = config::sweep_hash(s);
-  const models::Wiring w = wiring(s);
+  // The first model summarises the plan; each model of a model axis has its own sets.
+  const models::Wiring w = wiring(s, s.base);
   const symmetry::SymmetrySets sets = symmetry::derive_sets(w);
   p.model = summarize(w, sets);
-  for (const auto& r : config::expand(s)) p.runs.push_back(plan_run(r, sets));
+  std::map<std::string, symmetry::SymmetrySets> by_model{{s.base.model, sets}};
+  std::uint64_t other_tables = 0;
+  for (const auto& r : config::expand(s)) {
+    if (by_model.count(r.cfg.model) == 0) {
+      by_model.emplace(r.cfg.model, symmetry::derive_sets(wiring(s, r.cfg)));
+      other_tables += set_table_bytes(by_model.at(r.cfg.model));
+    }
+    p.runs.push_back(plan_run(r, by_model.at(r.cfg.model)));
+  }
   p.world_size = world_size;
   p.ranks_per_run = s.ranks_per_run;
   p.groups = world_size / s.ranks_per_run;
-  p.shared_bytes = kFileOverheadBytes + set_table_bytes(sets);
+  p.shared_bytes = kFileOverheadBytes + set_table_bytes(sets) + other_tables;
   p.total_bytes = p.shared_bytes;
   for (const auto& r : p.runs) p.total_bytes += r.bytes;
   const std::string np = std::to_string(world_size);
@@ -197,13 +211,13 @@ std::string format_plan(const Plan& p) {
   std::size_t w = 4;
   for (const auto& r : p.runs) w = std::max(w, r.name.size());
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%-*s %10s %6s %10s %9s %6s %8s %8s %10s", static_cast<int>(w), "run",
-                "lr", "batch", "wd", "momentum", "seed", "steps", "rows", "MB");
+  std::snprintf(buf, sizeof buf, "%-*s %10s %6s %10s %9s %6s %6s %8s %8s %10s", static_cast<int>(w), "run",
+                "lr", "batch", "wd", "momentum", "damp", "seed", "steps", "rows", "MB");
   line(buf);
   for (const auto& r : p.runs) {
-    std::snprintf(buf, sizeof buf, "%-*s %10s %6lld %10s %9s %6llu %8lld %8llu %10s", static_cast<int>(w),
+    std::snprintf(buf, sizeof buf, "%-*s %10s %6lld %10s %9s %6s %6llu %8lld %8llu %10s", static_cast<int>(w),
                   r.name.c_str(), num(r.cfg.lr).c_str(), static_cast<long long>(r.cfg.batch_size),
-                  num(r.cfg.weight_decay).c_str(), num(r.cfg.momentum).c_str(),
+                  num(r.cfg.weight_decay).c_str(), num(r.cfg.momentum).c_str(), num(r.cfg.dampening).c_str(),
                   static_cast<unsigned long long>(r.cfg.seed), static_cast<long long>(r.cfg.steps),
                   static_cast<unsigned long long>(r.rows), mb(r.bytes).c_str());
     line(buf);
@@ -264,7 +278,8 @@ std::string plan_json(const Plan& p) {
   for (const auto& r : p.runs) {
     runs.push_back({{"name", r.name},         {"lr", r.cfg.lr},
                     {"batch_size", r.cfg.batch_size}, {"weight_decay", r.cfg.weight_decay},
-                    {"momentum", r.cfg.momentum}, {"seed", r.cfg.seed},
+                    {"momentum", r.cfg.momentum}, {"dampening", r.cfg.dampening},
+                    {"model", r.cfg.model},   {"seed", r.cfg.seed},
                     {"steps", r.cfg.steps},   {"record_every", r.cfg.record_every},
                     {"rows", r.rows},         {"datasets", r.datasets},
                     {"values_per_row", r.values_per_row}, {"bytes", r.bytes}});

@@ -66,6 +66,19 @@ std::string provenance_json(const Attempt& a) {
   j["world_ranks"] = a.world_ranks;
   j["hosts"] = a.hosts;
   j["pid"] = static_cast<std::int64_t>(getpid());
+  if (a.world_ranks.size() > 1) {  // what ECOSYSTEM.md §3 asks a data-parallel run to record
+    const auto n = static_cast<std::int64_t>(a.world_ranks.size());
+    j["data_parallel"] = {{"group_size", n},
+                          {"reducer", a.reducer},
+                          {"bucket_mb", a.bucket_mb},
+                          {"first_bucket_mb", a.first_bucket_mb},
+                          {"batch", a.batch},
+                          {"per_rank_batch", {a.batch / n, (a.batch + n - 1) / n}},
+                          {"averaging", "sum over the group, then divided by the global batch"},
+                          {"lr_scaling", "none: lr is the configured one for the global batch"},
+                          {"batchnorm", "per-shard statistics; the leader's running statistics"},
+                          {"traces", "after reduction"}};
+  }
   for (const char* k : {"SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_ARRAY_JOB_ID", "SLURM_CLUSTER_NAME"})
     if (!env(k).empty()) j[k] = env(k);
   return j.dump();

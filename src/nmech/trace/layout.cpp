@@ -2,6 +2,7 @@
 
 #include <map>
 #include <sstream>
+#include <tuple>
 #include <utility>
 
 #include "nmech/config/run_mapping.hpp"
@@ -94,13 +95,20 @@ std::vector<std::string> family_datasets(Family f, const theory::OptimParams& op
 }
 
 std::vector<store::DatasetSpec> run_datasets(const symmetry::SymmetrySets& sets,
-                                             const theory::OptimParams& opt) {
+                                             const theory::OptimParams& opt, bool eval) {
   std::vector<store::DatasetSpec> ds = {
       {"step", 0, "", "step", "updates completed before the row (k)"},
       {"time", 0, "", "lr*step", "t = sum of the learning rate over completed updates"},
       {"loss", 0, "", "nats", "mean minibatch loss at theta_k (NaN on the final row)"},
       {"accuracy", 0, "", "fraction", "minibatch top-1 accuracy at theta_k (NaN on the final row)"},
   };
+  if (eval)
+    for (const auto& [name, units, what] : {std::tuple{"val_loss", "nats", "mean loss"},
+                                            std::tuple{"val_top1", "fraction", "top-1 accuracy"},
+                                            std::tuple{"val_top5", "fraction", "top-5 accuracy"}})
+      ds.push_back({name, 0, "", units,
+                    std::string(what) + " over the validation split at theta_k, in eval mode (BatchNorm running "
+                                        "statistics), every eval_every steps and on the final row; NaN otherwise"});
   for (Family f : {Family::translation, Family::scale, Family::rescale}) {
     const auto& fs = sets.get(f);
     if (fs.count() == 0) continue;
@@ -137,7 +145,7 @@ store::RunLayout run_layout(const config::RunConfig& c, const symmetry::Symmetry
   l.name = run_name;
   l.model = model_key(c);
   l.rows = row_count(c.steps, c.record_every);
-  l.datasets = run_datasets(sets, opt);
+  l.datasets = run_datasets(sets, opt, c.eval_every > 0);
   l.attrs = {{"model_name", c.model}, {"width", c.width}, {"dataset", c.dataset},
              {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"momentum", c.momentum},
              {"dampening", c.dampening}, {"nesterov", std::int64_t{c.nesterov}},
@@ -145,6 +153,7 @@ store::RunLayout run_layout(const config::RunConfig& c, const symmetry::Symmetry
              {"batch_size", c.batch_size}, {"steps", c.steps}, {"record_every", c.record_every},
              {"seed", static_cast<std::int64_t>(c.seed)}, {"dtype", c.dtype}, {"bn_eps", c.bn_eps},
              {"dropout", c.dropout}, {"init", c.init}, {"threads", c.threads},
+             {"augment", std::int64_t{c.augment}}, {"eval_every", c.eval_every},
              {"angle_eq", theory::angle_eq(opt)}, {"relax_steps", theory::relax_steps(opt)},
              {"config", config::to_toml(c)}};
   for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale}) {

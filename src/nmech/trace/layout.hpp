@@ -20,9 +20,10 @@ std::int64_t row_of_step(std::int64_t k, std::int64_t steps, std::int64_t record
 // Dataset names of one family, in order (without the "<family>/" prefix).
 std::vector<std::string> family_datasets(symmetry::Family f, const theory::OptimParams& opt);
 
-// Every dataset of a run: step, time, loss, accuracy, then each family with sets.
+// Every dataset of a run: step, time, loss, accuracy, (eval) val_loss, val_top1, val_top5, then
+// each family with sets.
 std::vector<store::DatasetSpec> run_datasets(const symmetry::SymmetrySets& sets,
-                                             const theory::OptimParams& opt);
+                                             const theory::OptimParams& opt, bool eval = false);
 
 // Identifies a model's shape: runs with the same key share /models/<key>/sets.
 std::string model_key(const config::RunConfig& cfg);

@@ -7,10 +7,12 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <numeric>
 #include <sstream>
 
 #include "nmech/config/run_mapping.hpp"
 #include "nmech/data/loader.hpp"
+#include "nmech/data/packed.hpp"
 #include "nmech/dist/reducer.hpp"
 #include "nmech/models/net.hpp"
 #include "nmech/trace/layout.hpp"
@@ -29,15 +31,37 @@ constexpr double kFlushSeconds = 1.0;
 constexpr std::uint64_t kFlushBytes = 64ull << 20;
 }  // namespace
 
+namespace {
+// A file from `nmech prepare-data`: it must hold the dataset the config names, in its image
+// shape. The classes are the file's (a subset of the classes, e.g. a miniature, is fine).
+data::Dataset load_prepared(const config::RunConfig& cfg, const std::string& split) {
+  data::Dataset d = data::load_packed(cfg.data_dir, split);
+  const auto shape = config::dataset_shape(cfg.dataset);
+  const std::string name = d.name.substr(0, d.name.find(' '));
+  if (name != cfg.dataset || d.channels != shape.channels || d.height != shape.size)
+    throw data::DataError(cfg.data_dir + ": holds " + name + " (" + std::to_string(d.channels) + "×" +
+                          std::to_string(d.height) + "×" + std::to_string(d.width) + " images), not the dataset '" +
+                          cfg.dataset + "' of the config");
+  return d;
+}
+}  // namespace
+
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d) {
   return config::model_spec(cfg, d.channels, d.classes);
 }
 
 data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& origin) {
-  data::Dataset d = cfg.dataset == "synthetic" ? data::make_synthetic(1024, 1, 28, 10, 12345)
-                                               : data::load_fashion_mnist(cfg.data_dir, true);
+  data::Dataset d = cfg.dataset == "synthetic"       ? data::make_synthetic(1024, 1, 28, 10, 12345)
+                   : cfg.dataset == "fashion-mnist" ? data::load_fashion_mnist(cfg.data_dir, true)
+                                                    : load_prepared(cfg, "train");
   check_dataset(cfg, d, origin);
   return d;
+}
+
+data::Dataset load_eval_dataset(const config::RunConfig& cfg) {
+  if (cfg.dataset == "synthetic") return data::make_synthetic(256, 1, 28, 10, 54321);
+  if (cfg.dataset == "fashion-mnist") return data::load_fashion_mnist(cfg.data_dir, false);
+  return load_prepared(cfg, "val");
 }
 
 void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin) {
@@ -69,7 +93,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data) : s_(s
     params.push_back(p.value());
   }
   s.sgd = std::make_unique<Sgd>(params, s.opt);
-  s.tracer = std::make_unique<trace::Tracer>(s.sets, s.named, s.opt, cfg.steps, cfg.record_every);
+  s.tracer = std::make_unique<trace::Tracer>(s.sets, s.named, s.opt, cfg.steps, cfg.record_every, cfg.eval_every > 0);
   s.loader = std::make_unique<data::Loader>(data.count, cfg.seed);
 }
 
@@ -80,6 +104,32 @@ std::vector<store::SetTable> Trainer::set_tables() const { return trace::set_tab
 
 store::RunLayout Trainer::layout(const std::string& run_name) const {
   return trace::run_layout(s_->cfg, s_->sets, run_name);
+}
+
+void Trainer::set_eval_data(const data::Dataset* eval_data) { s_->eval_data = eval_data; }
+
+Trainer::Evaluation Trainer::evaluate() {
+  State& s = *s_;
+  if (s.eval_data == nullptr || s.eval_data->count == 0) throw std::logic_error("evaluation without validation data");
+  constexpr std::int64_t kChunk = 500;
+  const std::int64_t n = s.eval_data->count, k = std::min<std::int64_t>(5, s.eval_data->classes);
+  torch::NoGradGuard no_grad;
+  s.net->eval();
+  Evaluation e;
+  for (std::int64_t first = 0; first < n; first += kChunk) {
+    std::vector<std::int64_t> idx(static_cast<size_t>(std::min(kChunk, n - first)));
+    std::iota(idx.begin(), idx.end(), first);
+    auto batch = data::make_batch(*s.eval_data, idx, s.cfg.input_size, s.dtype);
+    auto logits = s.net->forward(batch.images);
+    e.loss += s.net->loss(logits, batch.labels).item<double>() * static_cast<double>(idx.size());
+    auto top = std::get<1>(logits.topk(k, 1));
+    auto hit = top.eq(batch.labels.unsqueeze(1));
+    e.top1 += hit.narrow(1, 0, 1).sum().item<double>();
+    e.top5 += hit.sum().item<double>();
+  }
+  s.net->train();
+  e.loss /= static_cast<double>(n), e.top1 /= static_cast<double>(n), e.top5 /= static_cast<double>(n);
+  return e;
 }
 
 void Trainer::set_reducer(dist::Reducer* reducer) {
@@ -129,7 +179,8 @@ double Trainer::step(std::int64_t k, bool trace) {
   else s.sgd->zero_grad();
   double loss_v = 0, correct = 0;
   if (!mine.empty()) {
-    auto batch = data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype);
+    const data::Augment aug{s.cfg.seed, k, lo};
+    auto batch = data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype, s.cfg.augment ? &aug : nullptr);
     auto logits = s.net->forward(batch.images);
     auto loss = s.net->loss(logits, batch.labels);
     // In a group each rank back-propagates its shard's summed loss (the mean times the shard's
@@ -179,12 +230,20 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   out.steps_done = k0;
   auto last_flush = std::chrono::steady_clock::now();
   std::uint64_t row_bytes = 0;
-  for (const auto& d : trace::run_datasets(s.sets, s.opt)) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
+  for (const auto& d : trace::run_datasets(s.sets, s.opt, s.cfg.eval_every > 0)) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
   out.last_loss = prog.last_loss;
   prog.status = store::Status::running;
   prog.heartbeat_utc = util::utc_now_seconds();
   if (hooks.write) st.commit(run_name, prog);
+  // Evaluations land in the row of their step; only a writing rank needs them.
+  const bool eval = s.cfg.eval_every > 0 && hooks.write;
+  if (s.cfg.eval_every > 0 && s.eval_data == nullptr) throw std::logic_error(run_name + ": eval_every without validation data");
+  auto evaluate_into_row = [&] {
+    const Evaluation e = evaluate();
+    s.tracer->set_eval(e.loss, e.top1, e.top5);
+  };
   for (std::int64_t k = k0; k < s.cfg.steps; ++k) {
+    if (eval && k % s.cfg.eval_every == 0) evaluate_into_row();
     out.last_loss = step(k);
     if (s.tracer->non_finite()) {
       out.status = store::Status::diverged;
@@ -217,6 +276,7 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     }
   }
   if (out.status != store::Status::diverged) {
+    if (eval) evaluate_into_row();
     s.tracer->finish();
     out.status = store::Status::done;
     prog.last_step = s.cfg.steps;

@@ -46,6 +46,9 @@ struct RunHooks {
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d);
 // Loads the configured dataset; DataError or ConfigError (batch larger than the data) on bad input.
 data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& origin);
+// The validation split of the configured dataset (Fashion-MNIST's test images, a packed file's
+// val split, a second synthetic set), for eval_every > 0.
+data::Dataset load_eval_dataset(const config::RunConfig& cfg);
 // The checks load_dataset makes, for another config on the same data (the runs of a sweep).
 void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin);
 
@@ -68,6 +71,15 @@ class Trainer {
   // as the leader's (broadcast with the parameters) and the leader's are checkpointed, so every
   // rank resumes from the leader's.
   void set_reducer(dist::Reducer* reducer);
+
+  // The validation split evaluated every eval_every steps (not owned; needed when eval_every > 0).
+  void set_eval_data(const data::Dataset* eval_data);
+  // Loss, top-1 and top-5 accuracy over the validation split at the current parameters, in
+  // eval mode (BatchNorm running statistics); changes nothing that training reads.
+  struct Evaluation {
+    double loss = 0, top1 = 0, top5 = 0;
+  };
+  Evaluation evaluate();
 
   // Trains every step, writing rows to `store` under run `run_name` and committing progress.
   // Stops early, marking the run diverged, on a non-finite loss or parameter.

@@ -13,6 +13,7 @@ namespace nmech::train {
 struct Trainer::State {
   config::RunConfig cfg;
   const data::Dataset* data = nullptr;
+  const data::Dataset* eval_data = nullptr;  // the validation split (eval_every > 0)
   torch::ScalarType dtype = torch::kFloat;
   theory::OptimParams opt;
   models::Wiring wiring;

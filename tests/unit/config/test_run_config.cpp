@@ -98,6 +98,7 @@ bn_eps = 1e-3
 dataset = "synthetic"
 data_dir = "/tmp/data"
 input_size = 16
+augment = true
 lr = 0.05
 weight_decay = 0.0
 momentum = 0.0
@@ -110,6 +111,7 @@ seed = 42
 dtype = "float64"
 threads = 4
 record_every = 10
+eval_every = 20
 )");
   EXPECT_EQ(c.name, "my-run_1.a");
   EXPECT_EQ(c.model, "mlp_bn");
@@ -121,6 +123,8 @@ record_every = 10
   EXPECT_EQ(c.dataset, "synthetic");
   EXPECT_EQ(c.data_dir, "/tmp/data");
   EXPECT_EQ(c.input_size, 16);
+  EXPECT_TRUE(c.augment);
+  EXPECT_EQ(c.eval_every, 20);
   EXPECT_EQ(c.lr, 0.05);
   EXPECT_EQ(c.weight_decay, 0.0);
   EXPECT_EQ(c.momentum, 0.0);
@@ -206,9 +210,9 @@ TEST(RunConfigErrors, UnknownKeySuggestsTheClosest) {
 
 TEST(RunConfigErrors, UnknownKeyFarFromAllListsThem) {
   const std::string known =
-      "batch_size, bn_eps, classifier_width, dampening, data_dir, dataset, decoupled_weight_decay, "
-      "dropout, dtype, init, input_size, lr, mlp_depth, model, momentum, name, nesterov, record_every, "
-      "seed, steps, threads, weight_decay, width";
+      "augment, batch_size, bn_eps, classifier_width, dampening, data_dir, dataset, decoupled_weight_decay, "
+      "dropout, dtype, eval_every, init, input_size, lr, mlp_depth, model, momentum, name, nesterov, "
+      "record_every, seed, steps, threads, weight_decay, width";
   EXPECT_EQ(error_of("steps = 3\nlearning_rate = 0.1\n"),
             "cfg.toml:2: key 'learning_rate': unknown key (known keys: " + known + ")");
   // one letter is never "close" to a two-letter key
@@ -292,8 +296,9 @@ TEST(RunConfigErrors, ValueOutOfRange) {
       {"model = \"resnet18\"",
        "key 'model': unknown model 'resnet18' (valid: vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, "
        "vgg16_bn, vgg19, vgg19_bn, mlp, mlp_bn)"},
-      {"dataset = \"cifar10\"",
-       "key 'dataset': unknown dataset 'cifar10' (valid: fashion-mnist, synthetic)"},
+      {"dataset = \"imagenet\"",
+       "key 'dataset': unknown dataset 'imagenet' (valid: fashion-mnist, synthetic, tiny-imagenet, cifar10, cifar100)"},
+      {"eval_every = -1", "key 'eval_every': must be >= 0"},
       {"name = \"my run\"", "key 'name': may contain only A-Z a-z 0-9 . _ -, got 'my run'"},
       {"name = \"a/b\"", "key 'name': may contain only A-Z a-z 0-9 . _ -, got 'a/b'"},
       {"name = \"" + std::string(65, 'x') + "\"", "key 'name': must be at most 64 characters, got 65"},
@@ -322,6 +327,10 @@ TEST(RunConfigErrors, InputSizeMustFitFashionMnist) {
             "cfg.toml:1: key 'input_size': must be >= 28 for dataset fashion-mnist (28x28 images are "
             "padded, not cropped)");
   EXPECT_EQ(parse("input_size = 8\ndataset = \"synthetic\"\n").input_size, 8);
+  EXPECT_EQ(error_of("dataset = \"tiny-imagenet\"\ninput_size = 32\n"),
+            "cfg.toml:2: key 'input_size': must be >= 64 for dataset tiny-imagenet (64x64 images are padded, not cropped)");
+  EXPECT_EQ(error_of("record_every = 10\neval_every = 25\n"),
+            "cfg.toml:2: key 'eval_every': must be a multiple of record_every = 10 (from cfg.toml:1), got 25");
 }
 
 TEST(RunConfigErrors, MessagesStayOnOneLine) {
@@ -452,6 +461,7 @@ TEST(RunConfigOverrides, CrossKeyRulesAreCheckedAfterAllOverrides) {
 
 TEST(RunConfigToml, DefaultsInCanonicalForm) {
   EXPECT_EQ(to_toml(RunConfig{}),
+            "augment = false\n"
             "batch_size = 128\n"
             "bn_eps = 1e-05\n"
             "classifier_width = 0\n"
@@ -461,6 +471,7 @@ TEST(RunConfigToml, DefaultsInCanonicalForm) {
             "decoupled_weight_decay = false\n"
             "dropout = 0.0\n"
             "dtype = \"float32\"\n"
+            "eval_every = 0\n"
             "init = \"paper\"\n"
             "input_size = 32\n"
             "lr = 0.1\n"
@@ -514,7 +525,7 @@ TEST(RunConfigToml, KeysAreSortedAndComplete) {
   for (std::size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) {
     keys.push_back(text.substr(at, text.find(" = ", at) - at));
   }
-  EXPECT_EQ(keys.size(), 23u);
+  EXPECT_EQ(keys.size(), 25u);
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
 }
 

@@ -300,8 +300,8 @@ TEST(SweepConfigErrors, RanksPerRun) {
 
 TEST(SweepConfigErrors, OnlyAxesTakeLists) {
   EXPECT_EQ(error_of("steps = [10, 20]\n"),
-            "cfg.toml:1: key 'steps': takes one value in a sweep; only lr, batch_size, weight_decay, "
-            "momentum and seeds may be lists");
+            "cfg.toml:1: key 'steps': takes one value in a sweep; only model, lr, batch_size, weight_decay, "
+            "momentum, dampening and seeds may be lists");
   EXPECT_EQ(error_of("seed = [0, 1]\n"), "cfg.toml:1: key 'seed': takes one seed; a list of seeds is 'seeds = [...]'");
   EXPECT_EQ(error_of("seed = 1\nseeds = [0, 1]\n"),
             "cfg.toml:2: key 'seeds': conflicts with 'seed' (cfg.toml:1); give the seeds here only");
@@ -408,6 +408,23 @@ TEST(SweepConfig, CheckpointEveryIsReadButIsNotPartOfTheSweepsIdentity) {
   EXPECT_EQ(error_of("checkpoint_every = 0\n"), "cfg.toml:1: key 'checkpoint_every': must be >= 1, got 0");
   EXPECT_EQ(error_of("checkpoint_every = [5]\n"),
             "cfg.toml:1: key 'checkpoint_every': expected an integer, got an array");
+}
+
+TEST(SweepConfig, DampeningAndModelAreAxes) {
+  const SweepConfig s = parse("model = [\"vgg11_bn\", \"vgg11\"]\nmomentum = [0.8, 0.9]\ndampening = [0.0, 0.01]\n");
+  const auto runs = expand(s);
+  ASSERT_EQ(runs.size(), 8u);
+  EXPECT_EQ(runs.front().name, "vgg11_bn-m0.8-d0");
+  EXPECT_EQ(runs.back().name, "vgg11-m0.9-d0.01");
+  EXPECT_EQ(runs.back().cfg.model, "vgg11");
+  EXPECT_EQ(runs.back().cfg.dampening, 0.01);
+  EXPECT_NE(sweep_hash(s), sweep_hash(parse("model = [\"vgg11_bn\"]\nmomentum = [0.8, 0.9]\ndampening = [0.0, 0.01]\n")));
+  EXPECT_EQ(error_of("model = [\"vgg11\", \"resnet\"]\n"),
+            "cfg.toml:1: key 'model': element 2: unknown model 'resnet' (valid: vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, "
+            "vgg16_bn, vgg19, vgg19_bn, mlp, mlp_bn)");
+  EXPECT_EQ(error_of("dampening = [0.0, 1.5]\n"), "cfg.toml:1: key 'dampening': element 2: must be in [0, 1), got 1.5");
+  EXPECT_EQ(error_of("model = [\"vgg11\", \"vgg11\"]\n"),
+            "cfg.toml:1: key 'model': value 'vgg11' appears twice (a grid point would run twice)");
 }
 
 TEST(SweepConfig, ReducerKeysAreCheckedAndAreNotPartOfTheSweepsIdentity) {

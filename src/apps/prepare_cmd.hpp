@@ -1,0 +1,20 @@
+#pragma once
+// `nmech prepare-data KIND SRC OUT`: a dataset in its standard layout → one packed file
+// (src/nmech/data/prepare.hpp) that runs read with dataset = "packed", data_dir = OUT.
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace nmech::apps {
+
+struct PrepareArgs {
+  std::string kind, src, out;
+};
+
+CLI::App* add_prepare_command(CLI::App& app, PrepareArgs& a);
+// Prints one summary line; bad input throws data::DataError (exit 2), leaving no OUT behind.
+int cmd_prepare(const PrepareArgs& a);
+
+}  // namespace nmech::apps
