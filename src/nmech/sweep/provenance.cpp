@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "nmech/store/store.hpp"
 #include "nmech/util/build_info.hpp"
 #include "nmech/util/utc.hpp"
 
@@ -81,6 +82,36 @@ std::string provenance_json(const Attempt& a) {
   }
   for (const char* k : {"SLURM_JOB_ID", "SLURM_RESTART_COUNT", "SLURM_ARRAY_JOB_ID", "SLURM_CLUSTER_NAME"})
     if (!env(k).empty()) j[k] = env(k);
+  return fit_record(j.dump(), store::kProvenanceBytes);
+}
+
+// A record must fit its fixed-length slot, or its JSON would be cut mid-way. Large groups list
+// each host once with its rank count and their (consecutive) world ranks as [first, last]; the
+// explanatory texts go next; as a last resort the hosts, marked "truncated".
+std::string fit_record(const std::string& json, std::size_t bytes) {
+  if (json.size() <= bytes) return json;
+  nlohmann::json j = nlohmann::json::parse(json);
+  std::vector<std::string> hosts;
+  std::vector<std::int64_t> counts;
+  for (const auto& h : j["hosts"]) {
+    if (hosts.empty() || hosts.back() != h.get<std::string>()) {
+      hosts.push_back(h.get<std::string>());
+      counts.push_back(0);
+    }
+    ++counts.back();
+  }
+  j["hosts"] = hosts;
+  j["ranks_per_host"] = counts;
+  const auto& ranks = j["world_ranks"];
+  if (!ranks.empty()) j["world_ranks"] = {ranks.front(), ranks.back()};
+  j["world_ranks_range"] = true;
+  if (j.dump().size() <= bytes) return j.dump();
+  if (j.contains("data_parallel"))
+    for (const char* k : {"averaging", "lr_scaling", "batchnorm", "traces"}) j["data_parallel"].erase(k);
+  if (j.dump().size() <= bytes) return j.dump();
+  j.erase("hosts");
+  j.erase("ranks_per_host");
+  j["truncated"] = true;
   return j.dump();
 }
 
