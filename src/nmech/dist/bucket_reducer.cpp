@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <utility>
 
 #include "nmech/dist/group_ops.hpp"
 
@@ -125,10 +126,6 @@ void BucketReducer::finish(double divisor, std::vector<double>& scalars) {
 
 std::int64_t BucketReducer::broadcast(const std::vector<at::Tensor>& tensors) { return broadcast_tensors(group_, tensors); }
 
-double BucketReducer::take_wait_seconds() {
-  const double s = wait_s_;
-  wait_s_ = 0;
-  return s;
-}
+double BucketReducer::take_wait_seconds() { return std::exchange(wait_s_, 0.0); }
 
 }  // namespace nmech::dist

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <utility>
 
 #include "nmech/dist/group_ops.hpp"
 
@@ -51,10 +52,6 @@ void MpiReducer::finish(double divisor, std::vector<double>& scalars) {
 
 std::int64_t MpiReducer::broadcast(const std::vector<at::Tensor>& tensors) { return broadcast_tensors(group_, tensors); }
 
-double MpiReducer::take_wait_seconds() {
-  const double s = wait_s_;
-  wait_s_ = 0;
-  return s;
-}
+double MpiReducer::take_wait_seconds() { return std::exchange(wait_s_, 0.0); }
 
 }  // namespace nmech::dist

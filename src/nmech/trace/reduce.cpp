@@ -17,6 +17,19 @@ namespace {
 
 constexpr bool has(unsigned m, unsigned bit) { return (m & bit) != 0; }
 
+// Adds the masked sums of one set k (the tail of every pass).
+template <unsigned M>
+void add_sums(Sums& s, std::int64_t k, double sx, double sa, double sxx, double syy, double sdd, double sxy,
+              double sy) {
+  if constexpr (has(M, kSum)) s.x[k] += sx;
+  if constexpr (has(M, kAbs)) s.ax[k] += sa;
+  if constexpr (has(M, kSq)) s.xx[k] += sxx;
+  if constexpr (has(M, kYSq)) s.yy[k] += syy;
+  if constexpr (has(M, kDSq)) s.dd[k] += sdd;
+  if constexpr (has(M, kXY)) s.xy[k] += sxy;
+  if constexpr (has(M, kYSum)) s.y[k] += sy;
+}
+
 // One slice [outer, n, inner]; W is a compile-time mask so each pass has only its own work.
 // The inner loop is a SIMD reduction: double partial sums in a fixed, build-determined order.
 template <typename T, unsigned W>
@@ -46,14 +59,7 @@ void pass(const T* x, const T* y, double lambda, const symmetry::Slice& sl, Sums
           if constexpr (has(W, kYSum)) sy += b;
         }
       }
-      const std::int64_t k = sl.first_set + j;
-      if constexpr (has(W, kSum)) s.x[k] += sx;
-      if constexpr (has(W, kAbs)) s.ax[k] += sa;
-      if constexpr (has(W, kSq)) s.xx[k] += sxx;
-      if constexpr (has(W, kYSq)) s.yy[k] += syy;
-      if constexpr (has(W, kDSq)) s.dd[k] += sdd;
-      if constexpr (has(W, kXY)) s.xy[k] += sxy;
-      if constexpr (has(W, kYSum)) s.y[k] += sy;
+      add_sums<W>(s, sl.first_set + j, sx, sa, sxx, syy, sdd, sxy, sy);
     }
 }
 
@@ -119,36 +125,19 @@ void fused(const T* x, const T* y, double lambda, const symmetry::Slice& row, Su
         }
       }
     }
-    const std::int64_t k = row.first_set + o;
-    if constexpr (has(RM, kSum)) rs.x[k] += sx;
-    if constexpr (has(RM, kAbs)) rs.ax[k] += sa;
-    if constexpr (has(RM, kSq)) rs.xx[k] += sxx;
-    if constexpr (has(RM, kYSq)) rs.yy[k] += syy;
-    if constexpr (has(RM, kDSq)) rs.dd[k] += sdd;
-    if constexpr (has(RM, kXY)) rs.xy[k] += sxy;
-    if constexpr (has(RM, kYSum)) rs.y[k] += sy;
+    add_sums<RM>(rs, row.first_set + o, sx, sa, sxx, syy, sdd, sxy, sy);
   }
   for (std::int64_t c = 0; c < col.n; ++c) {
-    const std::int64_t k = col.first_set + c, at = c * col.inner;
-    auto block = [&](const double* a) {
+    const std::int64_t at = c * col.inner;
+    auto block = [&](const double* a) {  // only called for the accumulators this pass filled
       double t = 0;
       for (std::int64_t i = 0; i < col.inner; ++i) t += a[at + i];
       return t;
     };
-    if constexpr (has(CM, kSum)) cs.x[k] += block(cx);
-    if constexpr (has(CM, kAbs)) cs.ax[k] += block(cax);
-    if constexpr (has(CM, kSq)) cs.xx[k] += block(cxx);
-    if constexpr (has(CM, kYSq)) cs.yy[k] += block(cyy);
-    if constexpr (has(CM, kDSq)) cs.dd[k] += block(cdd);
-    if constexpr (has(CM, kXY)) cs.xy[k] += block(cxy);
-    if constexpr (has(CM, kYSum)) cs.y[k] += block(cy);
+    add_sums<CM>(cs, col.first_set + c, has(CM, kSum) ? block(cx) : 0, has(CM, kAbs) ? block(cax) : 0,
+                 has(CM, kSq) ? block(cxx) : 0, has(CM, kYSq) ? block(cyy) : 0, has(CM, kDSq) ? block(cdd) : 0,
+                 has(CM, kXY) ? block(cxy) : 0, has(CM, kYSum) ? block(cy) : 0);
   }
-}
-
-template <typename T, unsigned RM, unsigned CM>
-void fused_k(const T* x, const T* y, double lambda, const symmetry::Slice& row, Sums& rs, const symmetry::Slice& col,
-             Sums& cs) {
-  fused<T, RM, CM>(x, y, lambda, row, rs, col, cs);
 }
 
 // The mask pairs the tracer uses: before a step (θ, g) for both; after it (θ, v) with the
@@ -156,10 +145,10 @@ void fused_k(const T* x, const T* y, double lambda, const symmetry::Slice& row, 
 template <typename T>
 void fused_dispatch(const T* x, const T* y, double lambda, const symmetry::Slice& row, Sums& rs, unsigned rm,
                     const symmetry::Slice& col, Sums& cs, unsigned cm) {
-  if (rm == kQuadratic && cm == kQuadratic) return fused_k<T, kQuadratic, kQuadratic>(x, y, lambda, row, rs, col, cs);
-  if (rm == kAfterStep && cm == kYSq) return fused_k<T, kAfterStep, kYSq>(x, y, lambda, row, rs, col, cs);
-  if (rm == kYSq && cm == kYSq) return fused_k<T, kYSq, kYSq>(x, y, lambda, row, rs, col, cs);
-  if (rm == kThetaOnly && cm == kThetaOnly) return fused_k<T, kThetaOnly, kThetaOnly>(x, y, lambda, row, rs, col, cs);
+  if (rm == kQuadratic && cm == kQuadratic) return fused<T, kQuadratic, kQuadratic>(x, y, lambda, row, rs, col, cs);
+  if (rm == kAfterStep && cm == kYSq) return fused<T, kAfterStep, kYSq>(x, y, lambda, row, rs, col, cs);
+  if (rm == kYSq && cm == kYSq) return fused<T, kYSq, kYSq>(x, y, lambda, row, rs, col, cs);
+  if (rm == kThetaOnly && cm == kThetaOnly) return fused<T, kThetaOnly, kThetaOnly>(x, y, lambda, row, rs, col, cs);
   throw std::logic_error("tracer: unsupported fused reduction masks");
 }
 
