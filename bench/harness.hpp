@@ -45,4 +45,20 @@ std::vector<double> time_reps(int warmup, int reps, F&& f) {
   return out;
 }
 
+// The same for several candidates, interleaved: each repetition runs every f once, in turn, so
+// a slow spell of a shared machine falls on all of them alike. Returns seconds per candidate.
+template <typename F>
+std::vector<std::vector<double>> time_interleaved(int warmup, int reps, const std::vector<F>& fs) {
+  std::vector<std::vector<double>> out(fs.size());
+  for (int i = 0; i < warmup + reps; ++i)
+    for (size_t k = 0; k < fs.size(); ++k) {
+      MPI_Barrier(MPI_COMM_WORLD);
+      const double t0 = now_s();
+      fs[k]();
+      const double t = slowest(now_s() - t0);
+      if (i >= warmup) out[k].push_back(t);
+    }
+  return out;
+}
+
 }  // namespace nmech::bench

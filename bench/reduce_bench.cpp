@@ -1,6 +1,7 @@
 // All-reduce of a VGG-16-sized gradient (issue 5): full-width VGG-16-BN's parameters (float32,
 // about 60 MB) summed over the ranks of the launch, median of --reps repetitions, the slowest
-// rank each time. Compared: one raw MPI_Allreduce of the same bytes already in one buffer; the
+// rank each time. Compared: one raw MPI_Allreduce of the same bytes already in one buffer (and
+// followed by the division that averaging needs); the reducer's transport on ready buckets; the
 // bucketed reducer from hand-over to reduced gradients (gradients handed to it last-first as
 // backward's hooks would, with DDP's 1 + 25 MiB buckets, then finish(): waits and the division);
 // the single-buffer reducer (pack, one all-reduce, divide). Gloo: bench/gloo_allreduce.py.
@@ -8,6 +9,8 @@
 #include <torch/torch.h>
 
 #include <cstring>
+#include <functional>
+#include <memory>
 
 #include "harness.hpp"
 #include "nmech/config/run_config.hpp"
@@ -52,54 +55,74 @@ int main(int argc, char** argv) {
                     what, size, static_cast<long long>(n), n * 4 / 1e6, 1e3 * bench::median(t), 1e3 * bench::quantile(t, 0.1),
                     1e3 * bench::quantile(t, 0.9), extra.c_str());
     };
+    // Every candidate runs once per repetition, in turn (bench::time_interleaved): single runs
+    // of one candidate after another moved by up to 30% between candidates on this VM.
     at::Tensor flat = torch::randn({n});
-    report("mpi_allreduce", bench::time_reps(3, reps, [&] {
-             MPI_Allreduce(MPI_IN_PLACE, flat.data_ptr(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-           }));
-    // The same bytes in 25 MiB pieces, one blocking call after another (no reducer around it).
+    auto* f = static_cast<float*>(flat.data_ptr());
     const std::int64_t piece = (25 << 20) / 4;
-    report("mpi_allreduce_25MiB_pieces", bench::time_reps(3, reps, [&] {
-             for (std::int64_t o = 0; o < n; o += piece)
-               MPI_Allreduce(MPI_IN_PLACE, static_cast<float*>(flat.data_ptr()) + o, static_cast<int>(std::min(piece, n - o)),
-                             MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-           }));
+    std::vector<std::string> names;
+    std::vector<std::function<void()>> cases;
+    auto add = [&](const char* name, std::function<void()> fn) {
+      names.emplace_back(name);
+      cases.push_back(std::move(fn));
+    };
+    add("mpi_allreduce", [&] { MPI_Allreduce(MPI_IN_PLACE, f, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD); });
+    // The same bytes in 25 MiB pieces, one blocking call after another (no reducer around it).
+    add("mpi_allreduce_25MiB_pieces", [&] {
+      for (std::int64_t o = 0; o < n; o += piece)
+        MPI_Allreduce(MPI_IN_PLACE, f + o, static_cast<int>(std::min(piece, n - o)), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    });
+    // Averaging as a user would add it: the raw call, then one division pass.
+    add("mpi_allreduce_then_divide", [&] {
+      MPI_Allreduce(MPI_IN_PLACE, f, static_cast<int>(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+      flat.div_(static_cast<double>(size));
+    });
     // The reducer's transport alone on the same four buckets, already filled: thread hand-off,
-    // one all-reduce per bucket, the watched waits; no copies into buckets, no division.
-    {
-      dist::MpiBuckets transport(group);
-      const std::vector<std::int64_t> edges{0, (1 << 20) / 4, (1 << 20) / 4 + piece, (1 << 20) / 4 + 2 * piece, n};
-      transport.reserve(4);
-      report("nmech_transport", bench::time_reps(3, reps, [&] {
-               for (int b = 0; b < 4; ++b)
-                 transport.start(b, static_cast<float*>(flat.data_ptr()) + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b]),
-                                 dist::ElementType::f32, "transport bucket " + std::to_string(b));
-               for (int b = 0; b < 4; ++b) transport.wait(b);
-             }));
-    }
+    // the all-reduces, the watched waits; no copies into buckets. Without, then with, the
+    // division each piece gets on the thread right after its sum.
+    dist::MpiBuckets transport(group);
+    transport.reserve(4);
+    const std::vector<std::int64_t> edges{0, (1 << 20) / 4, (1 << 20) / 4 + piece, (1 << 20) / 4 + 2 * piece, n};
+    auto run_transport = [&](double divisor) {
+      for (int b = 0; b < 4; ++b)
+        transport.start(b, f + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b]), dist::ElementType::f32, divisor,
+                        "transport bucket " + std::to_string(b));
+      for (int b = 0; b < 4; ++b) transport.wait(b);
+    };
+    add("nmech_transport", [&] { run_transport(1.0); });
+    add("nmech_transport_divided", [&] { run_transport(static_cast<double>(size)); });
+    // The reducers end to end: gradients handed over last-first, as backward's hooks would.
+    std::vector<std::unique_ptr<dist::Reducer>> reducers;
+    std::vector<double> waits, busy;  // the bucketed reducer's, per repetition
     for (const char* kind : {"overlap", "single"}) {
-      auto reducer = dist::make_reducer(group, {kind, "mpi", 1.0, 25.0});
-      reducer->attach(params);
-      auto* bucketed = dynamic_cast<dist::BucketReducer*>(reducer.get());
-      std::vector<double> scalars{1.0};
-      reducer->take_wait_seconds();
-      std::vector<double> waits, busy;
-      auto t = bench::time_reps(3, reps, [&] {
-        reducer->prepare();
+      reducers.push_back(dist::make_reducer(group, {kind, "mpi", 1.0, 25.0}));
+      dist::Reducer& reducer = *reducers.back();
+      reducer.attach(params);
+      auto* bucketed = dynamic_cast<dist::BucketReducer*>(&reducer);
+      add(bucketed ? "nmech_buckets" : "nmech_single", [&, bucketed] {
+        std::vector<double> scalars{1.0};
+        reducer.prepare(static_cast<double>(size));
         for (int i = static_cast<int>(params.size()) - 1; i >= 0; --i) {
           if (bucketed) bucketed->ready(i, grads[static_cast<size_t>(i)]);
           else params[static_cast<size_t>(i)].mutable_grad() = grads[static_cast<size_t>(i)];
         }
-        reducer->finish(static_cast<double>(size), scalars);
-        waits.push_back(reducer->take_wait_seconds());
-        busy.push_back(bucketed ? bucketed->backend().take_busy_seconds() : 0.0);
+        reducer.finish(scalars);
+        if (!bucketed) return;
+        waits.push_back(reducer.take_wait_seconds());
+        busy.push_back(bucketed->backend().take_busy_seconds());
       });
-      waits.erase(waits.begin(), waits.begin() + 3);
-      busy.erase(busy.begin(), busy.begin() + 3);
-      // wait_ms: blocked in finish(); allreduce_ms: inside the bucket all-reduces themselves.
-      char extra[160];
-      std::snprintf(extra, sizeof extra, ", \"buckets\": %zu, \"wait_ms\": %.2f, \"allreduce_ms\": %.2f",
-                    bucketed ? bucketed->plan().buckets.size() : 1, 1e3 * bench::median(waits), 1e3 * bench::median(busy));
-      report(bucketed ? "nmech_buckets" : "nmech_single", t, extra);
+    }
+    const auto times = bench::time_interleaved(3, reps, cases);
+    waits.erase(waits.begin(), waits.begin() + 3);
+    busy.erase(busy.begin(), busy.begin() + 3);
+    for (size_t k = 0; k < cases.size(); ++k) {
+      // wait_ms: blocked in finish(); allreduce_ms: on the thread, summing and dividing.
+      char extra[160] = "";
+      if (names[k] == "nmech_buckets")
+        std::snprintf(extra, sizeof extra, ", \"buckets\": %zu, \"wait_ms\": %.2f, \"allreduce_ms\": %.2f",
+                      dynamic_cast<dist::BucketReducer&>(*reducers[0]).plan().buckets.size(), 1e3 * bench::median(waits),
+                      1e3 * bench::median(busy));
+      report(names[k].c_str(), times[k], extra);
     }
     wd.close();
   }

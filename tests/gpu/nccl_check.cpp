@@ -30,7 +30,7 @@ int check_buckets(NcclBuckets& nccl, int rank, int size, ElementType type) {
   }
   nccl.reserve(static_cast<int>(counts.size()));
   for (size_t b = 0; b < counts.size(); ++b)
-    nccl.start(static_cast<int>(b), dev[b], counts[b], type, "check bucket " + std::to_string(b));
+    nccl.start(static_cast<int>(b), dev[b], counts[b], type, 1.0, "check bucket " + std::to_string(b));
   int bad = 0;
   for (size_t b = 0; b < counts.size(); ++b) {
     nccl.wait(static_cast<int>(b));

@@ -5,16 +5,20 @@
 // single-buffer reducer, every reduced gradient must equal the reference bitwise or within
 // 1e-15 relative (to the largest element). One rank with an empty shard (no backward) is
 // covered too. The comparison shows its teeth: one element off by one ulp is caught.
+// With --single-thread, MPI is initialised without thread support, so the MPI transport takes
+// its fallback (MPI_Iallreduce progressed from the hooks, divided in wait()).
 // Prints one line per case on rank 0; exit status 1 on any failure.
 #include <mpi.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "nmech/config/run_config.hpp"
 #include "nmech/dist/bucket_reducer.hpp"
 #include "nmech/dist/comm.hpp"
+#include "nmech/dist/mpi_buckets.hpp"
 #include "nmech/dist/reducer_factory.hpp"
 #include "nmech/dist/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
@@ -52,8 +56,9 @@ void backward(train::Trainer& t, const data::Dataset& d, const std::vector<std::
 }  // namespace
 
 int main(int argc, char** argv) {
-  int provided = 0;  // the MPI bucket transport reduces on a thread of its own
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  const bool single_thread = argc > 1 && std::string(argv[1]) == "--single-thread";
+  int provided = 0;  // the MPI bucket transport reduces on a thread of its own, if it may
+  MPI_Init_thread(&argc, &argv, single_thread ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE, &provided);
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -93,10 +98,10 @@ int main(int argc, char** argv) {
       // The reducer on the same shard.
       auto reducer = dist::make_reducer(group, {c.kind, "mpi", c.first_mb > 0 ? c.first_mb : 1, c.bucket_mb > 0 ? c.bucket_mb : 25});
       reducer->attach(params);
-      reducer->prepare();
+      reducer->prepare(static_cast<double>(global));
       backward(trainer, data, shard);
       std::vector<double> scalars{static_cast<double>(shard.size())};
-      reducer->finish(static_cast<double>(global), scalars);
+      reducer->finish(scalars);
       const Diff d = compare(flat_grads(params), want);
       bool ok = d.rel <= 1e-15 && scalars[0] == static_cast<double>(global);
       // Overlap means every bucket started from a hook, during backward; without it, none did.
@@ -105,6 +110,9 @@ int main(int argc, char** argv) {
         const int n = static_cast<int>(b->plan().buckets.size()), early = b->started_in_backward();
         started = ", " + std::to_string(early) + "/" + std::to_string(n) + " buckets started in backward";
         if (!shard.empty()) ok = ok && early == (c.kind == "overlap" ? n : 0);
+        // The transport under test is the one the launch asked for.
+        const auto* mpi = dynamic_cast<const dist::MpiBuckets*>(&b->backend());
+        ok = ok && mpi && mpi->threaded() == !single_thread;
       }
       failures += ok ? 0 : 1;
       if (rank == 0)

@@ -55,7 +55,8 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
     hook_ids_.push_back(params_[i].register_hook([this, i](const at::Tensor& g) { ready(static_cast<int>(i), g); }));
 }
 
-void BucketReducer::prepare() {
+void BucketReducer::prepare(double divisor) {
+  divisor_ = divisor;
   for (auto& p : params_) p.mutable_grad() = at::Tensor();  // autograd then hands us fresh tensors
   for (size_t b = 0; b < plan_.buckets.size(); ++b) pending_[b] = static_cast<int>(plan_.buckets[b].slots.size());
   std::fill(arrived_.begin(), arrived_.end(), 0);
@@ -92,12 +93,12 @@ void BucketReducer::ready(int param, const at::Tensor& grad) {
 void BucketReducer::start_in_order() {
   while (next_ < static_cast<int>(plan_.buckets.size()) && pending_[static_cast<size_t>(next_)] == 0) {
     at::Tensor& f = flat_[static_cast<size_t>(next_)];
-    backend_->start(next_, f.data_ptr(), static_cast<std::size_t>(f.numel()), element_type(f), bucket_name(next_));
+    backend_->start(next_, f.data_ptr(), static_cast<std::size_t>(f.numel()), element_type(f), divisor_, bucket_name(next_));
     ++next_;
   }
 }
 
-void BucketReducer::finish(double divisor, std::vector<double>& scalars) {
+void BucketReducer::finish(std::vector<double>& scalars) {
   armed_ = false;
   started_in_backward_ = next_;
   at::NoGradGuard no_grad;
@@ -116,7 +117,7 @@ void BucketReducer::finish(double divisor, std::vector<double>& scalars) {
     const auto t0 = std::chrono::steady_clock::now();
     backend_->wait(b);
     wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    flat_[static_cast<size_t>(b)].div_(divisor);  // sum then scale, in the parameter dtype
+    if (!backend_->divides()) flat_[static_cast<size_t>(b)].div_(divisor_);  // sum then scale, in the parameter dtype
   }
   for (size_t i = 0; i < params_.size(); ++i)
     params_[i].mutable_grad() = slot(static_cast<int>(i)).view(params_[i].sizes());

@@ -2,9 +2,10 @@
 // The overlapped reducer (what DDP and Horovod do, in C++): gradients are copied into buckets
 // (bucket_plan.hpp) from per-parameter autograd hooks as backward produces them; a bucket's
 // all-reduce starts as soon as its last gradient arrives and every bucket before it has
-// started, so buckets start in the same order on every rank while backward continues. finish()
-// starts whatever is left, waits only for what is still in flight, divides by the global batch
-// and points each parameter's gradient at its slot in the bucket (no copy back).
+// started, so buckets start in the same order on every rank while backward continues; the
+// transport divides each sum by the global batch as soon as it is summed (or, over NCCL, the
+// reducer after the wait). finish() starts whatever is left, waits only for what is still in
+// flight and points each parameter's gradient at its slot in the bucket (no copy back).
 //
 // Without overlap the same buckets start only in finish() (the benchmark's comparison).
 #include <memory>
@@ -32,8 +33,8 @@ class BucketReducer : public Reducer {
   int rank() const override { return group_.rank(); }
   int size() const override { return group_.size(); }
   void attach(const std::vector<at::Tensor>& params) override;
-  void prepare() override;
-  void finish(double divisor, std::vector<double>& scalars) override;
+  void prepare(double divisor) override;
+  void finish(std::vector<double>& scalars) override;
   std::int64_t broadcast(const std::vector<at::Tensor>& tensors) override;
   bool any(bool flag) override { return group_.any(flag, "stop_vote"); }
   double take_wait_seconds() override;
@@ -62,6 +63,7 @@ class BucketReducer : public Reducer {
   std::vector<char> arrived_;         // per parameter, this step
   int next_ = 0;                      // the next bucket to start
   int started_in_backward_ = 0;
+  double divisor_ = 1.0;
   bool armed_ = false;
   double wait_s_ = 0;
 };

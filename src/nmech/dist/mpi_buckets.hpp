@@ -1,10 +1,12 @@
 #pragma once
 // The MPI bucket transport. Buckets are summed with blocking MPI_Allreduce calls made, in the
 // order they were started, by a communication thread of this rank (Horovod's background
-// thread): Open MPI advances non-blocking collectives only inside MPI calls, and its
-// MPI_Iallreduce ran 8-10× slower than MPI_Allreduce on multi-MB buffers on our machine
-// (docs/BENCHMARKS.md). Needs MPI_THREAD_MULTIPLE; without it, buckets fall back to
-// MPI_Iallreduce progressed by progress() from the gradient hooks.
+// thread): Open MPI advances non-blocking collectives only inside MPI calls, which a rank busy
+// in backward makes only between gradients. The thread sums a bucket in 2 MiB pieces and
+// divides each piece while it is in cache (sum then scale, average.hpp), so averaging adds
+// almost nothing to the all-reduce and nothing to the step after backward.
+// Needs MPI_THREAD_MULTIPLE; without it, buckets fall back to MPI_Iallreduce progressed by
+// progress() from the gradient hooks, divided in wait().
 //
 // Each bucket has its own duplicate of the group communicator, so a rank that leaves one
 // bucket out cannot pair its next bucket with another rank's missing one: the others' wait
@@ -29,7 +31,8 @@ class MpiBuckets : public BucketBackend {
   const char* name() const override { return "mpi"; }
   bool threaded() const { return threaded_; }
   void reserve(int buckets) override;
-  void start(int b, void* data, std::size_t count, ElementType type, const std::string& what) override;
+  void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) override;
+  bool divides() const override { return true; }
   void progress() override;
   void wait(int b) override;
   double take_busy_seconds() override;
@@ -43,7 +46,8 @@ class MpiBuckets : public BucketBackend {
     std::int64_t seq = 0;
     void* data = nullptr;
     int count = 0;
-    MPI_Datatype type = MPI_FLOAT;
+    ElementType type = ElementType::f32;
+    double divisor = 1.0;
     std::string what;
   };
   void serve();  // the communication thread
@@ -55,7 +59,7 @@ class MpiBuckets : public BucketBackend {
   std::mutex mu_;
   std::condition_variable cv_;       // work for the thread
   std::condition_variable cv_done_;  // a bucket finished
-  double busy_s_ = 0;                // in MPI_Allreduce on the thread (guarded by mu_)
+  double busy_s_ = 0;                // summing and dividing on the thread (guarded by mu_)
   std::deque<int> queue_;  // buckets started, not yet taken by the thread
   bool stop_ = false;
 };

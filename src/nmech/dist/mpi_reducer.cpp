@@ -25,11 +25,12 @@ void MpiReducer::attach(const std::vector<at::Tensor>& params) {
   check_same(group_, shape_digest(params_), "parameter shapes");
 }
 
-void MpiReducer::prepare() {
+void MpiReducer::prepare(double divisor) {
+  divisor_ = divisor;
   for (auto& p : params_) p.mutable_grad() = at::Tensor();
 }
 
-void MpiReducer::finish(double divisor, std::vector<double>& scalars) {
+void MpiReducer::finish(std::vector<double>& scalars) {
   if (!params_.empty()) {
     std::vector<at::Tensor> flat;
     for (auto& p : params_) flat.push_back(p.grad().defined() ? p.grad().reshape({-1}) : torch::zeros({p.numel()}, p.options()));
@@ -39,7 +40,7 @@ void MpiReducer::finish(double divisor, std::vector<double>& scalars) {
     const auto t0 = std::chrono::steady_clock::now();
     group_.allreduce(buffer.data_ptr(), static_cast<int>(buffer.numel()), mpi_type(buffer), MPI_SUM, "grad_allreduce");
     wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    buffer.div_(divisor);
+    buffer.div_(divisor_);
     std::int64_t offset = 0;
     for (auto& p : params_) {
       p.mutable_grad() = buffer.narrow(0, offset, p.numel()).view(p.sizes());

@@ -13,8 +13,8 @@ class MpiReducer : public Reducer {
   int rank() const override { return group_.rank(); }
   int size() const override { return group_.size(); }
   void attach(const std::vector<at::Tensor>& params) override;
-  void prepare() override;
-  void finish(double divisor, std::vector<double>& scalars) override;
+  void prepare(double divisor) override;
+  void finish(std::vector<double>& scalars) override;
   std::int64_t broadcast(const std::vector<at::Tensor>& tensors) override;
   bool any(bool flag) override { return group_.any(flag, "stop_vote"); }
   double take_wait_seconds() override;
@@ -23,6 +23,7 @@ class MpiReducer : public Reducer {
   Comm& group_;
   std::vector<at::Tensor> params_;
   double wait_s_ = 0;
+  double divisor_ = 1.0;
 };
 
 }  // namespace nmech::dist

@@ -81,7 +81,7 @@ void NcclBuckets::reserve(int buckets) {
   }
 }
 
-void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, const std::string& what) {
+void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, double /*divisor*/, const std::string& what) {
   Impl::Channel& c = impl_->channels.at(static_cast<size_t>(b));
   ++c.seq;
   c.what = what;

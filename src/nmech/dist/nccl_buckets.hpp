@@ -33,8 +33,10 @@ class NcclBuckets : public BucketBackend {
   const char* name() const override { return "nccl"; }
   int device() const { return device_; }
   void reserve(int buckets) override;
-  // data: device memory on device().
-  void start(int b, void* data, std::size_t count, ElementType type, const std::string& what) override;
+  // data: device memory on device(). The sum is left undivided (NCCL has no sum-then-divide
+  // operation, and this file launches no kernels): the reducer divides after wait().
+  void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) override;
+  bool divides() const override { return false; }
   void progress() override {}  // NCCL advances on its own stream
   void wait(int b) override;
 

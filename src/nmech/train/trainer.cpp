@@ -175,7 +175,8 @@ double Trainer::step(std::int64_t k, bool trace) {
     torch::manual_seed(s.cfg.seed * 0x9E3779B97F4A7C15ULL + static_cast<std::uint64_t>(k) * 1024 +
                        static_cast<std::uint64_t>(rank));
   const bool group = size > 1;
-  if (group) s.reducer->prepare();  // clears the gradients, arms the bucket hooks
+  // Clears the gradients and arms the bucket hooks; sums will be divided by the global batch.
+  if (group) s.reducer->prepare(static_cast<double>(global.size()));
   else s.sgd->zero_grad();
   double loss_v = 0, correct = 0;
   if (!mine.empty()) {
@@ -192,7 +193,7 @@ double Trainer::step(std::int64_t k, bool trace) {
   }
   if (group) {
     std::vector<double> scalars{loss_v, correct};
-    s.reducer->finish(static_cast<double>(global.size()), scalars);
+    s.reducer->finish(scalars);
     loss_v = scalars[0] / static_cast<double>(global.size());
     correct = scalars[1];
   }
