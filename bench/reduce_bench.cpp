@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     });
     // The reducer's transport alone on the same four buckets, already filled: thread hand-off,
     // the all-reduces, the watched waits; no copies into buckets. Without, then with, the
-    // division each piece gets on the thread right after its sum.
+    // division each bucket gets on the thread right after its sum.
     dist::MpiBuckets transport(group);
     transport.reserve(4);
     const std::vector<std::int64_t> edges{0, (1 << 20) / 4, (1 << 20) / 4 + piece, (1 << 20) / 4 + 2 * piece, n};

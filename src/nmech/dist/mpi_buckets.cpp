@@ -1,12 +1,11 @@
 #include "nmech/dist/mpi_buckets.hpp"
 
-#include "nmech/dist/average.hpp"
-
-#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <stdexcept>
 #include <utility>
+
+#include "nmech/dist/average.hpp"
 
 namespace nmech::dist {
 
@@ -45,22 +44,6 @@ void MpiBuckets::reserve(int buckets) {
 
 namespace {
 MPI_Datatype mpi_type(ElementType type) { return type == ElementType::f64 ? MPI_DOUBLE : MPI_FLOAT; }
-
-// The thread sums a bucket in pieces of this size and divides each piece while it is still in
-// cache: the division then costs next to nothing, where a separate pass over a 25 MiB bucket
-// read and wrote it from memory again (docs/BENCHMARKS.md). Each element is still summed once
-// and then divided once, so the result does not depend on the piece size.
-constexpr std::size_t kPieceBytes = 2u << 20;
-
-void sum_then_divide(void* data, std::size_t count, ElementType type, double divisor, MPI_Comm comm) {
-  const std::size_t elem = type == ElementType::f64 ? 8 : 4, piece = kPieceBytes / elem;
-  for (std::size_t o = 0; o < count; o += piece) {
-    void* p = static_cast<char*>(data) + o * elem;
-    const std::size_t n = std::min(piece, count - o);
-    MPI_Allreduce(MPI_IN_PLACE, p, static_cast<int>(n), mpi_type(type), MPI_SUM, comm);
-    divide_in_place(p, n, type, divisor);
-  }
-}
 }  // namespace
 
 void MpiBuckets::start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) {
@@ -99,7 +82,8 @@ void MpiBuckets::serve() {
     }
     Channel& c = *channels_[static_cast<size_t>(b)];
     const auto t0 = std::chrono::steady_clock::now();
-    sum_then_divide(c.data, static_cast<std::size_t>(c.count), c.type, c.divisor, c.mpi);
+    MPI_Allreduce(MPI_IN_PLACE, c.data, c.count, mpi_type(c.type), MPI_SUM, c.mpi);
+    divide_in_place(c.data, static_cast<std::size_t>(c.count), c.type, c.divisor);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     {
       std::lock_guard<std::mutex> lock(mu_);

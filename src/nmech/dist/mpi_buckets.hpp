@@ -2,9 +2,11 @@
 // The MPI bucket transport. Buckets are summed with blocking MPI_Allreduce calls made, in the
 // order they were started, by a communication thread of this rank (Horovod's background
 // thread): Open MPI advances non-blocking collectives only inside MPI calls, which a rank busy
-// in backward makes only between gradients. The thread sums a bucket in 2 MiB pieces and
-// divides each piece while it is in cache (sum then scale, average.hpp), so averaging adds
-// almost nothing to the all-reduce and nothing to the step after backward.
+// in backward makes only between gradients. The thread also divides each bucket right after
+// its sum (sum then scale, average.hpp), so with overlap only the last bucket's division is
+// left for the step after backward. One call per bucket, not per piece: summing in cache-sized
+// pieces made the division free in isolation, but each piece is a rendezvous of the group's
+// threads, and where they share cores with backward that cost 10-30% of a step (BENCHMARKS.md).
 // Needs MPI_THREAD_MULTIPLE; without it, buckets fall back to MPI_Iallreduce progressed by
 // progress() from the gradient hooks, divided in wait().
 //
