@@ -96,6 +96,7 @@ void expect_split(const data::Dataset& d, const std::vector<std::pair<fs::path, 
   EXPECT_EQ(d.height, 64);
   EXPECT_EQ(d.width, 64);
   EXPECT_EQ(d.classes, 3);
+  EXPECT_TRUE(d.pixels.mapped());  // the loader maps the packed file's images, it does not copy them
   int worst = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     EXPECT_EQ(d.labels[i], files[i].second) << files[i].first;
@@ -234,6 +235,7 @@ TEST(PrepareData, CifarBinariesReadBackExactly) {
     const data::Dataset train = data::load_packed(out, "train"), val = data::load_packed(out, "val");
     ASSERT_EQ(train.count, 15);
     ASSERT_EQ(val.count, 4);
+    EXPECT_TRUE(train.pixels.mapped() && val.pixels.mapped());
     EXPECT_EQ(train.classes, classes);
     EXPECT_EQ(train.height, 32);
     for (int i = 0; i < 15; ++i) {

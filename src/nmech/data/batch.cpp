@@ -17,7 +17,8 @@ Dataset make_synthetic(std::int64_t count, std::int64_t channels, std::int64_t s
   d.classes = classes;
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> noise(0.0, 40.0);
-  d.pixels.resize(count * channels * size * size);
+  auto& pixels = d.pixels.owned();
+  pixels.resize(count * channels * size * size);
   d.labels.resize(count);
   for (std::int64_t i = 0; i < count; ++i) {
     d.labels[i] = static_cast<std::int64_t>(rng() % classes);
@@ -25,7 +26,7 @@ Dataset make_synthetic(std::int64_t count, std::int64_t channels, std::int64_t s
     const double base = 40.0 + 170.0 * d.labels[i] / std::max<std::int64_t>(1, classes - 1);
     for (std::int64_t p = 0; p < channels * size * size; ++p) {
       const double v = base + noise(rng);
-      d.pixels[i * channels * size * size + p] = static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0));
+      pixels[i * channels * size * size + p] = static_cast<std::uint8_t>(std::clamp(v, 0.0, 255.0));
     }
   }
   d.mean.assign(channels, 0.5);

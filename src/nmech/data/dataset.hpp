@@ -1,11 +1,14 @@
 #pragma once
-// Image classification data held as uint8 in memory, turned into normalised batches on demand.
+// Image classification data held as uint8 (in memory or mapped from the packed file), turned
+// into normalised batches on demand.
 #include <ATen/Tensor.h>
 
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include "nmech/data/pixels.hpp"
 
 namespace nmech::data {
 
@@ -18,7 +21,7 @@ class DataError : public std::runtime_error {
 struct Dataset {
   std::string name;
   std::int64_t count = 0, channels = 1, height = 0, width = 0, classes = 10;
-  std::vector<std::uint8_t> pixels;  // [count, channels, height, width]
+  Pixels pixels;                     // [count, channels, height, width]
   std::vector<std::int64_t> labels;  // [count]
   std::vector<double> mean, std;     // per channel, for normalisation
 };

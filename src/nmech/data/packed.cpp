@@ -53,6 +53,21 @@ void channel_stats(const Packed& p, std::vector<double>& mean, std::vector<doubl
   }
 }
 
+// The images as a map of the file where they lie contiguous and unfiltered as uint8 (what
+// write_packed makes), read into memory otherwise.
+Pixels image_pixels(hid_t images, const std::string& path, std::size_t bytes) {
+  if (bytes == 0) return {};
+  h5::Handle plist(H5Dget_create_plist(images), H5Pclose);
+  h5::Handle type(H5Dget_type(images), H5Tclose);
+  const haddr_t offset = H5Dget_offset(images);
+  if (H5Pget_layout(plist) == H5D_CONTIGUOUS && H5Pget_nfilters(plist) == 0 && H5Tget_size(type) == 1 &&
+      H5Tget_class(type) == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && offset != HADDR_UNDEF && H5Dget_storage_size(images) == bytes)
+    return Pixels::map_file(path, offset, bytes);
+  std::vector<std::uint8_t> owned(bytes);
+  h5::check(H5Dread(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, owned.data()), path + ": read images");
+  return owned;
+}
+
 std::vector<std::int64_t> dims_of(hid_t ds, const std::string& where) {
   h5::Handle space = h5::check_space(H5Dget_space(ds), where);
   const int rank = H5Sget_simple_extent_ndims(space);
@@ -107,12 +122,10 @@ Dataset load_packed(const std::string& path, const std::string& split) {
     if (dims.size() != 4 || dims_of(labels, path) != std::vector<std::int64_t>{dims[0]})
       throw DataError(path + ": /" + split + " images and labels disagree in shape");
     d.count = dims[0], d.channels = dims[1], d.height = dims[2], d.width = dims[3];
-    d.pixels.resize(static_cast<size_t>(d.count * d.channels * d.height * d.width));
+    d.pixels = image_pixels(images, path, static_cast<std::size_t>(d.count * d.channels * d.height * d.width));
     d.labels.resize(static_cast<size_t>(d.count));
-    if (d.count > 0) {
-      h5::check(H5Dread(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.pixels.data()), path + ": read images");
+    if (d.count > 0)
       h5::check(H5Dread(labels, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.labels.data()), path + ": read labels");
-    }
     h5::Handle classes = h5::check_dataset(H5Dopen2(file, "/classes", H5P_DEFAULT), path + ": classes");
     d.classes = dims_of(classes, path).at(0);
     for (const char* name : {"mean", "std"}) {

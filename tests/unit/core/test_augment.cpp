@@ -15,8 +15,9 @@ Dataset ramp(std::int64_t count, std::int64_t size) {
   Dataset d;
   d.name = "ramp";
   d.count = count, d.channels = 3, d.height = d.width = size, d.classes = 10;
-  d.pixels.resize(static_cast<size_t>(count * 3 * size * size));
-  for (size_t i = 0; i < d.pixels.size(); ++i) d.pixels[i] = static_cast<std::uint8_t>(1 + (i * 7) % 250);
+  auto& pixels = d.pixels.owned();
+  pixels.resize(static_cast<size_t>(count * 3 * size * size));
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<std::uint8_t>(1 + (i * 7) % 250);
   d.labels.assign(static_cast<size_t>(count), 3);
   d.mean.assign(3, 0.0);
   d.std.assign(3, 1.0);
