@@ -60,9 +60,10 @@ Pixels image_pixels(hid_t images, const std::string& path, std::size_t bytes) {
   h5::Handle plist(H5Dget_create_plist(images), H5Pclose);
   h5::Handle type(H5Dget_type(images), H5Tclose);
   const haddr_t offset = H5Dget_offset(images);
-  if (H5Pget_layout(plist) == H5D_CONTIGUOUS && H5Pget_nfilters(plist) == 0 && H5Tget_size(type) == 1 &&
-      H5Tget_class(type) == H5T_INTEGER && H5Tget_sign(type) == H5T_SGN_NONE && offset != HADDR_UNDEF && H5Dget_storage_size(images) == bytes)
-    return Pixels::map_file(path, offset, bytes);
+  const bool plain_bytes = H5Pget_layout(plist) == H5D_CONTIGUOUS && H5Pget_nfilters(plist) == 0 &&
+                           H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1 && H5Tget_sign(type) == H5T_SGN_NONE;
+  // A file replaced while mapped (prepare-data renames a new one over it) stays mapped as it was.
+  if (plain_bytes && offset != HADDR_UNDEF && H5Dget_storage_size(images) == bytes) return Pixels::map_file(path, offset, bytes);
   std::vector<std::uint8_t> owned(bytes);
   h5::check(H5Dread(images, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, owned.data()), path + ": read images");
   return owned;

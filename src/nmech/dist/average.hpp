@@ -1,7 +1,7 @@
 #pragma once
 // The "scale" of sum then scale (reducer.hpp): each element of a summed bucket divided by the
-// divisor in the element's own type, one IEEE division each, so the result is bitwise what
-// LibTorch's div_ gives. Torch-free, so a transport can run it on its communication thread
+// divisor in the element's own type, bitwise what one IEEE division per element (LibTorch's
+// div_) gives. Torch-free, so a transport can run it on its communication thread
 // right after the bucket's all-reduce, while backward continues on the main thread.
 #include <cstddef>
 

@@ -1,8 +1,9 @@
 #pragma once
 // What a bucketed reducer needs from a transport (Horovod's backends side by side, DESIGN.md):
 // start a summing all-reduce of one bucket in place (and divide the sum, where the transport
-// can), nudge what is in flight, wait for one bucket under the stall watchdog. MPI (mpi_buckets) is always built; NCCL (nccl_buckets) when
-// CUDA and NCCL are found. Torch-free: a bucket is a pointer, a count and a type.
+// can), nudge what is in flight, wait for one bucket under the stall watchdog. MPI
+// (mpi_buckets) is always built; NCCL (nccl_buckets) when CUDA and NCCL are found. Torch-free:
+// a bucket is a pointer, a count and a type.
 #include <cstddef>
 #include <string>
 

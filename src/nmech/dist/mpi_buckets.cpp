@@ -9,6 +9,10 @@
 
 namespace nmech::dist {
 
+namespace {
+MPI_Datatype mpi_type(ElementType type) { return type == ElementType::f64 ? MPI_DOUBLE : MPI_FLOAT; }
+}  // namespace
+
 MpiBuckets::MpiBuckets(Comm& group) : group_(group) {
   int level = MPI_THREAD_SINGLE;
   MPI_Query_thread(&level);
@@ -41,10 +45,6 @@ void MpiBuckets::reserve(int buckets) {
     channels_.push_back(std::move(c));
   }
 }
-
-namespace {
-MPI_Datatype mpi_type(ElementType type) { return type == ElementType::f64 ? MPI_DOUBLE : MPI_FLOAT; }
-}  // namespace
 
 void MpiBuckets::start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) {
   Channel& c = *channels_.at(static_cast<size_t>(b));
