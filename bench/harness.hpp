@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <string>
 #include <vector>
 
 namespace nmech::bench {
@@ -31,22 +30,9 @@ inline double quantile(std::vector<double> v, double q) {
   return v.empty() ? 0.0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
 }
 
-// Runs f() warmup + reps times between barriers; returns the slowest rank's seconds per rep.
-template <typename F>
-std::vector<double> time_reps(int warmup, int reps, F&& f) {
-  std::vector<double> out;
-  for (int i = 0; i < warmup + reps; ++i) {
-    MPI_Barrier(MPI_COMM_WORLD);
-    const double t0 = now_s();
-    f();
-    const double t = slowest(now_s() - t0);
-    if (i >= warmup) out.push_back(t);
-  }
-  return out;
-}
-
-// The same for several candidates, interleaved: each repetition runs every f once, in turn, so
-// a slow spell of a shared machine falls on all of them alike. Returns seconds per candidate.
+// Times several candidates, interleaved: each of warmup + reps repetitions runs every f once, in
+// turn, between barriers, so a slow spell of a shared machine falls on all of them alike.
+// Returns the slowest rank's seconds per repetition, per candidate.
 template <typename F>
 std::vector<std::vector<double>> time_interleaved(int warmup, int reps, const std::vector<F>& fs) {
   std::vector<std::vector<double>> out(fs.size());

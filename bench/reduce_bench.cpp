@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <functional>
+#include <string>
 #include <memory>
 
 #include "harness.hpp"
@@ -94,11 +95,13 @@ int main(int argc, char** argv) {
     // The reducers end to end: gradients handed over last-first, as backward's hooks would.
     std::vector<std::unique_ptr<dist::Reducer>> reducers;
     std::vector<double> waits, busy;  // the bucketed reducer's, per repetition
+    std::size_t buckets = 0;
     for (const char* kind : {"overlap", "single"}) {
       reducers.push_back(dist::make_reducer(group, {kind, "mpi", 1.0, 25.0}));
       dist::Reducer& reducer = *reducers.back();
       reducer.attach(params);
       auto* bucketed = dynamic_cast<dist::BucketReducer*>(&reducer);
+      if (bucketed) buckets = bucketed->plan().buckets.size();
       add(bucketed ? "nmech_buckets" : "nmech_single", [&, bucketed] {
         std::vector<double> scalars{1.0};
         reducer.prepare(static_cast<double>(size));
@@ -112,16 +115,16 @@ int main(int argc, char** argv) {
         busy.push_back(bucketed->backend().take_busy_seconds());
       });
     }
-    const auto times = bench::time_interleaved(3, reps, cases);
-    waits.erase(waits.begin(), waits.begin() + 3);
-    busy.erase(busy.begin(), busy.begin() + 3);
+    constexpr int warmup = 3;
+    const auto times = bench::time_interleaved(warmup, reps, cases);
+    waits.erase(waits.begin(), waits.begin() + warmup);
+    busy.erase(busy.begin(), busy.begin() + warmup);
     for (size_t k = 0; k < cases.size(); ++k) {
       // wait_ms: blocked in finish(); allreduce_ms: on the thread, summing and dividing.
       char extra[160] = "";
       if (names[k] == "nmech_buckets")
         std::snprintf(extra, sizeof extra, ", \"buckets\": %zu, \"wait_ms\": %.2f, \"allreduce_ms\": %.2f",
-                      dynamic_cast<dist::BucketReducer&>(*reducers[0]).plan().buckets.size(), 1e3 * bench::median(waits),
-                      1e3 * bench::median(busy));
+                      buckets, 1e3 * bench::median(waits), 1e3 * bench::median(busy));
       report(names[k].c_str(), times[k], extra);
     }
     wd.close();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <jpeglib.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -97,7 +98,6 @@ void expect_split(const data::Dataset& d, const std::vector<std::pair<fs::path, 
   EXPECT_EQ(d.width, 64);
   EXPECT_EQ(d.classes, 3);
   EXPECT_TRUE(d.pixels.mapped());  // the loader maps the packed file's images, it does not copy them
-  int worst = 0;
   for (size_t i = 0; i < files.size(); ++i) {
     EXPECT_EQ(d.labels[i], files[i].second) << files[i].first;
     const data::Image img = data::decode_jpeg(files[i].first.string());

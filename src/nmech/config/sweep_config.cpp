@@ -52,20 +52,6 @@ std::string one_line(std::string_view s) {
 
 std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// Shortest text that reads back as the same double.
-std::string exact(double v) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, r.ptr);
-}
-
-// A TOML float literal (values here are finite): "1" would read back as an integer.
-std::string toml_float(double v) {
-  std::string s = exact(v);
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
-}
-
 std::string line_of(const std::string& origin, const toml::source_region& r) {
   return origin + ":" + std::to_string(r.begin.line);
 }
@@ -501,7 +487,7 @@ std::string toml_list(const std::vector<T>& v) {
     if constexpr (std::is_floating_point_v<T>) {
       out += toml_float(x);
     } else if constexpr (std::is_same_v<T, std::string>) {
-      out += "\"" + x + "\"";  // model names: letters, digits and '_' (check_model)
+      out += toml_string(x);
     } else {
       out += std::to_string(x);
     }

@@ -57,8 +57,8 @@ void channel_stats(const Packed& p, std::vector<double>& mean, std::vector<doubl
 // write_packed makes), read into memory otherwise.
 Pixels image_pixels(hid_t images, const std::string& path, std::size_t bytes) {
   if (bytes == 0) return {};
-  h5::Handle plist(H5Dget_create_plist(images), H5Pclose);
-  h5::Handle type(H5Dget_type(images), H5Tclose);
+  h5::Handle plist = h5::check_plist(H5Dget_create_plist(images), path + ": images' creation properties");
+  h5::Handle type = h5::check_type(H5Dget_type(images), path + ": images' type");
   const haddr_t offset = H5Dget_offset(images);
   const bool plain_bytes = H5Pget_layout(plist) == H5D_CONTIGUOUS && H5Pget_nfilters(plist) == 0 &&
                            H5Tget_class(type) == H5T_INTEGER && H5Tget_size(type) == 1 && H5Tget_sign(type) == H5T_SGN_NONE;
@@ -69,11 +69,8 @@ Pixels image_pixels(hid_t images, const std::string& path, std::size_t bytes) {
   return owned;
 }
 
-std::vector<std::int64_t> dims_of(hid_t ds, const std::string& where) {
-  h5::Handle space = h5::check_space(H5Dget_space(ds), where);
-  const int rank = H5Sget_simple_extent_ndims(space);
-  std::vector<hsize_t> d(static_cast<size_t>(std::max(rank, 0)));
-  H5Sget_simple_extent_dims(space, d.data(), nullptr);
+std::vector<std::int64_t> shape_of(hid_t ds, const std::string& where) {
+  const std::vector<hsize_t> d = h5::dims_of(ds, where);
   return {d.begin(), d.end()};
 }
 
@@ -119,8 +116,8 @@ Dataset load_packed(const std::string& path, const std::string& split) {
     d.name = h5::read_attr_text(file, "name", path) + (split == "val" ? " (val)" : "");
     h5::Handle images = h5::check_dataset(H5Dopen2(file, ("/" + split + "/images").c_str(), H5P_DEFAULT), path + ": images");
     h5::Handle labels = h5::check_dataset(H5Dopen2(file, ("/" + split + "/labels").c_str(), H5P_DEFAULT), path + ": labels");
-    const auto dims = dims_of(images, path);
-    if (dims.size() != 4 || dims_of(labels, path) != std::vector<std::int64_t>{dims[0]})
+    const auto dims = shape_of(images, path);
+    if (dims.size() != 4 || shape_of(labels, path) != std::vector<std::int64_t>{dims[0]})
       throw DataError(path + ": /" + split + " images and labels disagree in shape");
     d.count = dims[0], d.channels = dims[1], d.height = dims[2], d.width = dims[3];
     d.pixels = image_pixels(images, path, static_cast<std::size_t>(d.count * d.channels * d.height * d.width));
@@ -128,7 +125,7 @@ Dataset load_packed(const std::string& path, const std::string& split) {
     if (d.count > 0)
       h5::check(H5Dread(labels, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, d.labels.data()), path + ": read labels");
     h5::Handle classes = h5::check_dataset(H5Dopen2(file, "/classes", H5P_DEFAULT), path + ": classes");
-    d.classes = dims_of(classes, path).at(0);
+    d.classes = shape_of(classes, path).at(0);
     for (const char* name : {"mean", "std"}) {
       h5::Handle ds = h5::check_dataset(H5Dopen2(file, name, H5P_DEFAULT), path + ": " + name);
       std::vector<double> v(static_cast<size_t>(d.channels));

@@ -22,7 +22,6 @@ class Pixels {
   bool mapped() const { return map_ != nullptr; }
   const std::uint8_t* data() const { return map_ ? map_->at : owned_.data(); }
   std::size_t size() const { return map_ ? map_->bytes : owned_.size(); }
-  bool empty() const { return size() == 0; }
   std::uint8_t operator[](std::size_t i) const { return data()[i]; }
   // Owned pixels only (loaders that decode): a mapped file is read-only.
   std::vector<std::uint8_t>& owned();

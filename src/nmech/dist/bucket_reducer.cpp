@@ -44,7 +44,11 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
   // Every rank knows the names of this reducer's collectives from the start, so a stall report
   // can say where another rank waits even in the first step.
   group_.watchdog().remember("scalars");
-  for (int b = 0; b < static_cast<int>(plan_.buckets.size()); ++b) group_.watchdog().remember(bucket_name(b));
+  names_.clear();
+  for (size_t b = 0; b < plan_.buckets.size(); ++b) {
+    names_.push_back("grad bucket " + std::to_string(b + 1) + "/" + std::to_string(plan_.buckets.size()));
+    group_.watchdog().remember(names_.back());
+  }
   flat_.clear();
   for (const auto& b : plan_.buckets)
     flat_.push_back(torch::zeros({static_cast<std::int64_t>(b.count)}, params_.front().options()));
@@ -71,10 +75,6 @@ at::Tensor BucketReducer::slot(int param) {
   return flat_[static_cast<size_t>(b)].narrow(0, static_cast<std::int64_t>(s.offset), static_cast<std::int64_t>(s.count));
 }
 
-std::string BucketReducer::bucket_name(int b) const {
-  return "grad bucket " + std::to_string(b + 1) + "/" + std::to_string(plan_.buckets.size());
-}
-
 // Called by autograd with parameter `param`'s whole gradient for this backward (a leaf's hook
 // sees the sum over every use), before it is accumulated into .grad.
 void BucketReducer::ready(int param, const at::Tensor& grad) {
@@ -93,7 +93,7 @@ void BucketReducer::ready(int param, const at::Tensor& grad) {
 void BucketReducer::start_in_order() {
   while (next_ < static_cast<int>(plan_.buckets.size()) && pending_[static_cast<size_t>(next_)] == 0) {
     at::Tensor& f = flat_[static_cast<size_t>(next_)];
-    backend_->start(next_, f.data_ptr(), static_cast<std::size_t>(f.numel()), element_type(f), divisor_, bucket_name(next_));
+    backend_->start(next_, f.data_ptr(), static_cast<std::size_t>(f.numel()), element_type(f), divisor_, names_[static_cast<size_t>(next_)]);
     ++next_;
   }
 }

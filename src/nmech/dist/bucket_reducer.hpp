@@ -50,7 +50,6 @@ class BucketReducer : public Reducer {
   void detach_hooks();
   void start_in_order();
   at::Tensor slot(int param);  // the parameter's place in its bucket (a 1-d view)
-  std::string bucket_name(int b) const;
 
   Comm& group_;
   std::unique_ptr<BucketBackend> backend_;
@@ -59,6 +58,7 @@ class BucketReducer : public Reducer {
   std::vector<unsigned> hook_ids_;
   BucketPlan plan_;
   std::vector<at::Tensor> flat_;      // one contiguous buffer per bucket
+  std::vector<std::string> names_;    // per bucket, for the watchdog ("grad bucket 3/16")
   std::vector<int> pending_;          // per bucket: gradients still to arrive this step
   std::vector<char> arrived_;         // per parameter, this step
   int next_ = 0;                      // the next bucket to start

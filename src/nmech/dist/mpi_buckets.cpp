@@ -96,9 +96,7 @@ void MpiBuckets::serve() {
 
 double MpiBuckets::take_busy_seconds() {
   std::lock_guard<std::mutex> lock(mu_);
-  const double s = busy_s_;
-  busy_s_ = 0;
-  return s;
+  return std::exchange(busy_s_, 0.0);
 }
 
 void MpiBuckets::progress() {
@@ -115,8 +113,6 @@ void MpiBuckets::wait(int b) {
   if (!threaded_) {
     c.comm->wait(c.req, c.what);  // returns at once for a request progress() already finished
     c.req = MPI_REQUEST_NULL;
-    // Divided here, once per start: progress() may have finished the request already.
-    divide_in_place(c.data, static_cast<std::size_t>(c.count), c.type, std::exchange(c.divisor, 1.0));
     return;
   }
   // Sleep until the thread says the bucket is done (no spinning: the thread needs the core),

@@ -8,7 +8,7 @@
 // pieces made the division free in isolation, but each piece is a rendezvous of the group's
 // threads, and where they share cores with backward that cost 10-30% of a step (BENCHMARKS.md).
 // Needs MPI_THREAD_MULTIPLE; without it, buckets fall back to MPI_Iallreduce progressed by
-// progress() from the gradient hooks, divided in wait().
+// progress() from the gradient hooks, and the reducer divides after wait() (divides() false).
 //
 // Each bucket has its own duplicate of the group communicator, so a rank that leaves one
 // bucket out cannot pair its next bucket with another rank's missing one: the others' wait
@@ -34,7 +34,7 @@ class MpiBuckets : public BucketBackend {
   bool threaded() const { return threaded_; }
   void reserve(int buckets) override;
   void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) override;
-  bool divides() const override { return true; }
+  bool divides() const override { return threaded_; }
   void progress() override;
   void wait(int b) override;
   double take_busy_seconds() override;

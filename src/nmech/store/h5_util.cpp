@@ -41,6 +41,15 @@ void check(herr_t status, const std::string& what) {
   if (status < 0) throw StoreError(with_reason(what));
 }
 
+std::vector<hsize_t> dims_of(hid_t ds, const std::string& what) {
+  Handle space = check_space(H5Dget_space(ds), what);
+  const int rank = H5Sget_simple_extent_ndims(space);
+  if (rank < 0) throw StoreError(what);
+  std::vector<hsize_t> dims(static_cast<size_t>(rank));
+  if (rank > 0) check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), what);
+  return dims;
+}
+
 void quiet_hdf5_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 Handle vlen_string_type() {

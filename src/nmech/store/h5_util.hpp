@@ -56,6 +56,8 @@ Handle check_type(hid_t id, const std::string& what);
 Handle check_plist(hid_t id, const std::string& what);
 Handle check_attr(hid_t id, const std::string& what);
 void check(herr_t status, const std::string& what);
+// A dataset's dimensions; StoreError("<what>") if its dataspace cannot be read.
+std::vector<hsize_t> dims_of(hid_t ds, const std::string& what);
 
 // HDF5 prints its whole error stack to stderr by default; our errors are one line instead.
 void quiet_hdf5_errors();

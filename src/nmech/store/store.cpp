@@ -9,6 +9,7 @@ namespace nmech::store {
 namespace {
 
 using detail::check;
+using detail::dims_of;
 using detail::Handle;
 
 // True when every prefix of path ("runs", "runs/a", "runs/a/loss") is a link: H5Lexists
@@ -31,15 +32,6 @@ Handle open_run_dataset(hid_t file, const std::string& run, const std::string& d
     throw StoreError(where + ": run " + run + " has no dataset '" + dataset + "'");
   return detail::check_dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT),
                                where + ": cannot open /" + path);
-}
-
-std::vector<hsize_t> dims_of(hid_t ds, const std::string& what) {
-  Handle space = detail::check_space(H5Dget_space(ds), what);
-  const int rank = H5Sget_simple_extent_ndims(space);
-  if (rank < 0) throw StoreError(what);
-  std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  if (rank > 0) check(H5Sget_simple_extent_dims(space, dims.data(), nullptr), what);
-  return dims;
 }
 
 // Ranks in the file's communicator, 0 for a file not opened with MPI-IO. Read from the MPI file

@@ -25,8 +25,8 @@ std::string where_of(const config::SweepConfig& s, const std::string& key) {
   return it == s.where.end() ? s.origin : it->second;
 }
 
-// The network's input as train::load_dataset provides it: Fashion-MNIST and the synthetic set
-// are both one-channel, ten-class, padded to input_size.
+// The network's input as train::load_dataset provides it: the dataset's channels and classes
+// (config::dataset_shape), padded to input_size.
 models::ModelSpec model_spec(const config::RunConfig& c) {
   const auto shape = config::dataset_shape(c.dataset);
   return config::model_spec(c, shape.channels, shape.classes);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 #include <stdexcept>
+#include <string>
 
 namespace nmech::trace {
 
@@ -169,6 +170,16 @@ void dispatch(const symmetry::Slice& sl, const T* x, const T* y, double lambda, 
 
 bool reads_y(unsigned want) { return has(want, kYSq | kDSq | kXY | kYSum); }
 
+// What every pass needs of its tensors: x, and y when the pass reads it, contiguous on the CPU
+// in one dtype.
+void check_tensors(const at::Tensor& x, const at::Tensor& y, bool ry, const std::string& param) {
+  if (ry && !y.defined()) throw std::logic_error("tracer pass needs a second tensor (" + param + ")");
+  if (!x.is_cpu() || !x.is_contiguous() || (ry && (!y.is_contiguous() || y.scalar_type() != x.scalar_type())))
+    throw std::logic_error("tracer needs contiguous CPU tensors of one dtype (" + param + ")");
+  if (x.scalar_type() != at::kDouble && x.scalar_type() != at::kFloat)
+    throw std::logic_error("tracer supports float32 and float64 parameters");
+}
+
 }  // namespace
 
 bool rows_and_columns(const symmetry::Slice& row, const symmetry::Slice& col) {
@@ -180,33 +191,25 @@ void accumulate_rows_and_columns(const symmetry::Slice& row, Sums& rs, unsigned 
   if (!rows_and_columns(row, col) || x.numel() != col.outer * col.n * col.inner)
     throw std::logic_error("fused pass: slices of " + row.param + " do not tile its tensor");
   const bool ry = reads_y(row_want | col_want);
-  if (ry && !y.defined()) throw std::logic_error("tracer pass needs a second tensor (" + row.param + ")");
-  if (!x.is_cpu() || !x.is_contiguous() || (ry && (!y.is_contiguous() || y.scalar_type() != x.scalar_type())))
-    throw std::logic_error("tracer needs contiguous CPU tensors of one dtype (" + row.param + ")");
+  check_tensors(x, y, ry, row.param);
   if (x.scalar_type() == at::kDouble)
     fused_dispatch<double>(x.data_ptr<double>(), ry ? y.data_ptr<double>() : nullptr, lambda, row, rs, row_want, col, cs,
                            col_want);
-  else if (x.scalar_type() == at::kFloat)
+  else
     fused_dispatch<float>(x.data_ptr<float>(), ry ? y.data_ptr<float>() : nullptr, lambda, row, rs, row_want, col, cs,
                           col_want);
-  else
-    throw std::logic_error("tracer supports float32 and float64 parameters");
 }
 
 void accumulate(const symmetry::Slice& sl, const at::Tensor& x, const at::Tensor& y, double lambda, Sums& s,
                 unsigned want) {
   if (x.numel() != sl.outer * sl.n * sl.inner)
     throw std::logic_error("slice " + sl.param + " does not match its tensor's size");
-  if (reads_y(want) && !y.defined()) throw std::logic_error("tracer pass needs a second tensor (" + sl.param + ")");
-  if (!x.is_cpu() || !x.is_contiguous() ||
-      (reads_y(want) && (!y.is_contiguous() || y.scalar_type() != x.scalar_type())))
-    throw std::logic_error("tracer needs contiguous CPU tensors of one dtype (" + sl.param + ")");
+  const bool ry = reads_y(want);
+  check_tensors(x, y, ry, sl.param);
   if (x.scalar_type() == at::kDouble)
-    dispatch<double>(sl, x.data_ptr<double>(), reads_y(want) ? y.data_ptr<double>() : nullptr, lambda, s, want);
-  else if (x.scalar_type() == at::kFloat)
-    dispatch<float>(sl, x.data_ptr<float>(), reads_y(want) ? y.data_ptr<float>() : nullptr, lambda, s, want);
+    dispatch<double>(sl, x.data_ptr<double>(), ry ? y.data_ptr<double>() : nullptr, lambda, s, want);
   else
-    throw std::logic_error("tracer supports float32 and float64 parameters");
+    dispatch<float>(sl, x.data_ptr<float>(), ry ? y.data_ptr<float>() : nullptr, lambda, s, want);
 }
 
 }  // namespace nmech::trace

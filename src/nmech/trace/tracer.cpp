@@ -57,8 +57,8 @@ struct Tracer::FamilyTrace {
 
 Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<std::string, at::Tensor>>& params,
                const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every, bool eval)
-    : opt_(opt), steps_(steps), record_every_(record_every), params_(params) {
-  eval_[0] = eval_[1] = eval_[2] = kNaN;
+    : opt_(opt), steps_(steps), record_every_(record_every), evaluates_(eval), params_(params) {
+  eval_.fill(kNaN);
   for (symmetry::Family f : {Family::translation, Family::scale, Family::rescale}) {
     const auto& fs = sets.get(f);
     if (fs.count() == 0) continue;
@@ -307,8 +307,8 @@ void Tracer::finish() {
 }
 
 void Tracer::set_eval(double loss, double top1, double top5) {
-  if (columns_.count("val_loss") == 0) throw std::logic_error("tracer made without evaluation datasets");
-  eval_[0] = loss, eval_[1] = top1, eval_[2] = top5;
+  if (!evaluates_) throw std::logic_error("tracer made without evaluation datasets");
+  eval_ = {loss, top1, top5};
 }
 
 void Tracer::record(std::int64_t k) {
@@ -318,12 +318,12 @@ void Tracer::record(std::int64_t k) {
   set("time", {opt_.lr * static_cast<double>(k)});
   set("loss", {loss_});
   set("accuracy", {accuracy_});
-  if (columns_.count("val_loss") != 0) {
+  if (evaluates_) {
     set("val_loss", {eval_[0]});
     set("val_top1", {eval_[1]});
     set("val_top5", {eval_[2]});
   }
-  eval_[0] = eval_[1] = eval_[2] = kNaN;
+  eval_.fill(kNaN);
   if (block_.nrows == 0) block_.row0 = static_cast<std::uint64_t>(r);
   for (const auto& [name, values] : row_) {
     auto& dst = block_.data[name];

@@ -4,6 +4,7 @@
 // a single fused read of θ and g, so the families share this driver and differ in tables.
 #include <ATen/Tensor.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -92,7 +93,8 @@ class Tracer {
   theory::OptimParams opt_;
   std::int64_t steps_, record_every_;
   double loss_ = 0, accuracy_ = 0;
-  double eval_[3];  // val_loss, val_top1, val_top5 for the next row (NaN: not evaluated)
+  bool evaluates_;                // the rows have val_* datasets
+  std::array<double, 3> eval_{};  // val_loss, val_top1, val_top5 for the next row (NaN: not evaluated)
   bool non_finite_ = false;
   std::vector<std::pair<std::string, at::Tensor>> params_;
 };
