@@ -192,6 +192,14 @@ TEST(PrepareData, DamagedTinyImageNetIsRefusedWithOneLineAndNoFile) {
   EXPECT_NE(prepare_cli("tiny-imagenet " + m.root.string() + " " + out).find("32×32 pixels, expected 64×64"), std::string::npos);
   EXPECT_TRUE(no_output());
   write_jpeg(m.train[2].first, 64, 64, 3, pattern(0, 64, 3));
+  // The output path is a directory with something in it: refused at the final rename, which
+  // leaves the directory alone and no partial file.
+  fs::create_directories(fs::path(out) / "keep");
+  EXPECT_NE(prepare_cli("tiny-imagenet " + m.root.string() + " " + out).find(out + ": cannot put the prepared file there"),
+            std::string::npos);
+  EXPECT_TRUE(fs::is_directory(fs::path(out) / "keep"));
+  EXPECT_FALSE(fs::exists(out + ".partial"));
+  fs::remove_all(out);
   // A validation image of a class that wnids.txt does not list.
   { std::ofstream(m.root / "val" / "val_annotations.txt", std::ios::app) << "val_0.JPEG\tn99999999\t0\t0\t1\t1\n"; }
   EXPECT_NE(prepare_cli("tiny-imagenet " + m.root.string() + " " + out).find("val_annotations.txt:5: class 'n99999999'"),

@@ -101,7 +101,12 @@ void write_packed(const std::string& path, const Packed& p) {
     std::filesystem::remove(tmp);
     throw DataError(e.what());
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec, ignored;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ignored);
+    throw DataError(path + ": cannot put the prepared file there: " + ec.message());
+  }
 }
 
 Dataset load_packed(const std::string& path, const std::string& split) {
