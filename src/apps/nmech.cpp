@@ -11,6 +11,7 @@
 
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
+#include "nmech/dist/comm.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/sweep/engine.hpp"
 #include "nmech/trace/layout.hpp"
@@ -53,6 +54,7 @@ void print_errors(const std::string& path, const train::RunOutcome& out) {
 
 int cmd_run(const RunArgs& a) {
   auto cfg = config::load_run_config(a.config, a.sets);
+  const std::string device = train::training_device(cfg, dist::local_rank(MPI_COMM_WORLD), a.config);
   const std::string name = config::short_name(cfg);
   const std::string path = a.output.empty() ? name + ".h5" : a.output;
   if (std::filesystem::exists(path)) {
@@ -62,7 +64,7 @@ int cmd_run(const RunArgs& a) {
   }
   auto data = train::load_dataset(cfg, a.config);
   const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? train::load_eval_dataset(cfg) : nmech::data::Dataset{};
-  train::Trainer trainer(cfg, data);
+  train::Trainer trainer(cfg, data, device);
   trainer.set_eval_data(&eval_data);
   const store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
                                    {"git_commit", std::string(util::git_commit())},

@@ -113,3 +113,16 @@ TEST(BadInput, ExistingStoreIsNotOverwritten) {
   in >> text;
   EXPECT_EQ(text, "precious");
 }
+
+TEST(BadInput, UnknownDevice) {
+  auto cfg = write("device.toml", "lr = 0.1\ndevice = \"tpu\"\n");
+  expect_bad_input(nmech_run(cfg, kStore), {"device.toml:2", "device", "tpu"});
+}
+
+#ifndef NMECH_TORCH_CUDA
+// This LibTorch has no CUDA (as here and in CI): asking for a GPU is bad input, not a crash.
+TEST(BadInput, CudaWithoutAGpu) {
+  auto cfg = write("cuda.toml", "lr = 0.1\nsteps = 2\ndevice = \"cuda\"\n");
+  expect_bad_input(nmech_run(cfg, kStore), {"cuda.toml", "'device'", "CUDA"});
+}
+#endif

@@ -154,6 +154,7 @@ const Field kFields[] = {
     {"dtype", &RunConfig::dtype,
      [](const RunConfig& c) { return one_of(c.dtype, {"float32", "float64"}, "dtype"); }},
     {"threads", &RunConfig::threads, [](const RunConfig& c) { return at_least(c.threads, 1); }},
+    {"device", &RunConfig::device, [](const RunConfig& c) { return one_of(c.device, {"cpu", "cuda"}, "device"); }},
     {"record_every", &RunConfig::record_every,
      [](const RunConfig& c) { return at_least(c.record_every, 1); }},
     {"eval_every", &RunConfig::eval_every, [](const RunConfig& c) { return at_least(c.eval_every, 0); }},

@@ -47,6 +47,9 @@ struct RunConfig {
   std::uint64_t seed = 0;
   std::string dtype = "float32";  // float32 | float64
   std::int64_t threads = 1;
+  // cpu | cuda. With cuda each rank trains on one GPU: its index among the ranks of its node
+  // modulo the GPUs it sees (dist::local_rank), which is also the GPU its NCCL reducer uses.
+  std::string device = "cpu";
   // tracing
   std::int64_t record_every = 1;
   // evaluation on the validation split (loss, top-1, top-5) every eval_every steps and at the

@@ -33,8 +33,12 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
   params_ = params;
   check_same(group_, shape_digest(params_), "parameter shapes");
   for (const auto& p : params_)
-    if (p.scalar_type() != params_.front().scalar_type())
-      throw std::logic_error("bucket reducer: parameters of mixed dtypes");
+    if (p.scalar_type() != params_.front().scalar_type() || p.device() != params_.front().device())
+      throw std::logic_error("bucket reducer: parameters of mixed dtypes or devices");
+  // The transport reads the buckets where they live: NCCL device memory, MPI host memory.
+  if (!params_.empty() && params_.front().is_cuda() != (std::string(backend_->name()) == "nccl"))
+    throw std::logic_error(std::string("bucket reducer: the ") + backend_->name() + " transport cannot sum " +
+                           (params_.front().is_cuda() ? "GPU" : "host") + " gradients");
   std::vector<std::size_t> numels;
   for (const auto& p : params_) numels.push_back(static_cast<std::size_t>(p.numel()));
   const std::size_t elem = params_.empty() ? 4 : params_.front().element_size();

@@ -4,6 +4,19 @@
 
 namespace nmech::dist {
 
+int local_rank(MPI_Comm world) {
+  int initialised = 0, finalised = 0;
+  MPI_Initialized(&initialised);
+  MPI_Finalized(&finalised);
+  if (!initialised || finalised) return 0;
+  MPI_Comm node;
+  int rank = 0;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  MPI_Comm_rank(node, &rank);
+  MPI_Comm_free(&node);
+  return rank;
+}
+
 Comm::Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog) : comm_(comm), id_(id), wd_(watchdog) {
   MPI_Comm_rank(comm_, &rank_);
   MPI_Comm_size(comm_, &size_);

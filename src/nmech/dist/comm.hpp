@@ -12,6 +12,10 @@
 
 namespace nmech::dist {
 
+// This rank's index among the ranks of its node (collective over `world`); 0 when MPI is not
+// initialised. A rank's GPU is this index modulo the GPUs it sees, for training and for NCCL.
+int local_rank(MPI_Comm world);
+
 class Comm {
  public:
   // Wraps comm (not owned); id tells the watchdog which communicator a collective belongs to

@@ -37,10 +37,13 @@ void MpiReducer::finish(std::vector<double>& scalars) {
     at::Tensor buffer = torch::cat(flat).contiguous();
     if (buffer.numel() > std::numeric_limits<int>::max())
       throw std::logic_error("MPI reducer: more than 2^31 elements in one call");
+    // GPU gradients go through host memory: MPI is not assumed to read device pointers.
+    at::Tensor host = buffer.is_cpu() ? buffer : buffer.cpu();
     const auto t0 = std::chrono::steady_clock::now();
-    group_.allreduce(buffer.data_ptr(), static_cast<int>(buffer.numel()), mpi_type(buffer), MPI_SUM, "grad_allreduce");
+    group_.allreduce(host.data_ptr(), static_cast<int>(host.numel()), mpi_type(host), MPI_SUM, "grad_allreduce");
     wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    buffer.div_(divisor_);
+    host.div_(divisor_);
+    if (!buffer.is_cpu()) buffer.copy_(host);
     std::int64_t offset = 0;
     for (auto& p : params_) {
       p.mutable_grad() = buffer.narrow(0, offset, p.numel()).view(p.sizes());

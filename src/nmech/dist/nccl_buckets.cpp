@@ -20,15 +20,6 @@ void check_nccl(ncclResult_t r, const char* what) {
 
 }  // namespace
 
-int local_rank(MPI_Comm world) {
-  MPI_Comm node;
-  int rank = 0;
-  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  MPI_Comm_rank(node, &rank);
-  MPI_Comm_free(&node);
-  return rank;
-}
-
 int nccl_version() {
   int v = 0;
   ncclGetVersion(&v);

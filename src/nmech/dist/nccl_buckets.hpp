@@ -17,15 +17,13 @@
 
 namespace nmech::dist {
 
-// This rank's index among the ranks of its node (collective over `world`).
-int local_rank(MPI_Comm world);
 // NCCL's version as a number (e.g. 22809), for provenance.
 int nccl_version();
 
 class NcclBuckets : public BucketBackend {
  public:
-  // Collective over the group. Selects `device` (local rank modulo the visible GPUs, when
-  // negative) before creating the communicator, as NCCL requires.
+  // Collective over the group. Selects `device` (when negative: local rank modulo the visible
+  // GPUs, which is collective over the world) before creating the communicator, as NCCL requires.
   NcclBuckets(Comm& group, int device = -1);
   ~NcclBuckets() override;
   NcclBuckets(const NcclBuckets&) = delete;

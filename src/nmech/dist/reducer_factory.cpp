@@ -29,7 +29,7 @@ std::unique_ptr<Reducer> make_reducer(Comm& group, const ReducerSettings& s) {
   std::unique_ptr<BucketBackend> backend;
   if (s.backend == "mpi") backend = std::make_unique<MpiBuckets>(group);
 #ifdef NMECH_HAVE_NCCL
-  if (s.backend == "nccl") backend = std::make_unique<NcclBuckets>(group);
+  if (s.backend == "nccl") backend = std::make_unique<NcclBuckets>(group, s.gpu);
 #endif
   if (!backend)
     throw std::invalid_argument("reducer backend '" + s.backend + "' is not built here (built: " + built_backends() + ")");

@@ -13,6 +13,7 @@ struct ReducerSettings {
   std::string kind = "overlap";  // "overlap" | "buckets" | "single"
   std::string backend = "mpi";   // "mpi" | "nccl"
   double first_bucket_mb = 1.0, bucket_mb = 25.0;
+  int gpu = -1;  // NCCL: this rank's GPU, the one it trains on (train::training_device)
 };
 
 std::unique_ptr<Reducer> make_reducer(Comm& group, const ReducerSettings& s);

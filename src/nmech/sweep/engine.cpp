@@ -150,6 +150,7 @@ struct Group {
   std::string reducer_kind;  // the sweep's reducer settings, for provenance
   double bucket_mb = 0, first_bucket_mb = 0;
   const data::Dataset* eval_data = nullptr;  // the validation split, when runs evaluate
+  std::string device = "cpu";                // where this rank trains (train::training_device)
   bool leader() const { return comm.rank() == 0; }
   std::vector<std::string> hosts() const {
     std::vector<std::string> h;
@@ -177,7 +178,7 @@ struct GroupTally {
 bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store::Store& st,
                const std::string& checkpoint, std::int64_t checkpoint_every, ProgressLog& log,
                const std::string& label, GroupTally& tally) {
-  train::Trainer trainer(run.cfg, data);
+  train::Trainer trainer(run.cfg, data, g.device);
   trainer.set_eval_data(g.eval_data);
   if (g.reducer) trainer.set_reducer(g.reducer.get());
   train::RunHooks hooks;
@@ -230,6 +231,15 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   return !out.stopped;
 }
 
+// Buckets of GPU gradients need the NCCL transport; without it only "single" (through host memory) works.
+void check_gpu_reducer(const config::SweepConfig& sc, const std::string& device, const std::string& origin) {
+  if (device == "cpu" || sc.ranks_per_run < 2 || sc.reducer == "single") return;
+  if (dist::built_backends().find("nccl") == std::string::npos)
+    throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer +
+                              "\" on GPUs needs the NCCL transport, which this nmech was built without "
+                              "(built: " + dist::built_backends() + "); use reducer = \"single\"");
+}
+
 struct Summary {
   int counts[5] = {0, 0, 0, 0, 0};  // by Status
   std::vector<std::string> diverged;
@@ -247,8 +257,9 @@ Summary summarise(const store::Store& st, const Plan& plan) {
 
 // Everything after the store is open: any error here may be one rank's alone, so it aborts the
 // job rather than unwinding into collective closes that the other ranks never join.
-int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& plan,
-              const data::Dataset& data, const data::Dataset* eval_data, store::Store& st, std::chrono::steady_clock::time_point t0) {
+int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& plan, const data::Dataset& data,
+              const data::Dataset* eval_data, const std::string& device, store::Store& st,
+              std::chrono::steady_clock::time_point t0) {
   MPI_Comm world = MPI_COMM_WORLD;
   int rank = 0, size = 1;
   MPI_Comm_rank(world, &rank);
@@ -266,8 +277,12 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   dist::Comm world_c(world, 0, watchdog), group_c(group_comm, 1 + rank / r, watchdog);
   Group g{group_c, queue, watchdog, nullptr, rank / r, size};
   g.eval_data = eval_data;
+  g.device = device;
   if (r > 1) {
-    g.reducer = dist::make_reducer(group_c, {sc.reducer, "mpi", sc.first_bucket_mb, sc.bucket_mb});
+    // GPU gradients are summed by NCCL on the GPU the rank trains on ("single" stages through host).
+    const bool gpu = device != "cpu";
+    const int gpu_index = gpu ? std::stoi(device.substr(device.find(':') + 1)) : -1;
+    g.reducer = dist::make_reducer(group_c, {sc.reducer, gpu ? "nccl" : "mpi", sc.first_bucket_mb, sc.bucket_mb, gpu_index});
     g.reducer_kind = sc.reducer;
     g.bucket_mb = sc.bucket_mb;
     g.first_bucket_mb = sc.first_bucket_mb;
@@ -349,11 +364,13 @@ int run_sweep(const SweepOptions& o) {
   const Plan plan = sweep::plan(sc, size, o.config, o.store);
   const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
   for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
+  const std::string device = train::training_device(plan.runs.front().cfg, dist::local_rank(world), o.config);
+  check_gpu_reducer(sc, device, o.config);
   nmech::data::Dataset eval_data;  // eval_every is one value for the whole sweep
   if (plan.runs.front().cfg.eval_every > 0) eval_data = train::load_eval_dataset(plan.runs.front().cfg);
   store::Store st = open_or_create(plan, sc, data, world, rank);
   try {
-    return train_all(o, sc, plan, data, eval_data.count > 0 ? &eval_data : nullptr, st, t0);
+    return train_all(o, sc, plan, data, eval_data.count > 0 ? &eval_data : nullptr, device, st, t0);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nmech: internal error on world rank %d: %s\n", rank, e.what());
     std::fflush(stderr);

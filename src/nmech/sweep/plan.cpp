@@ -205,7 +205,8 @@ std::string format_plan(const Plan& p) {
        std::to_string(m.translation) + ", scale " + std::to_string(m.scale) + ", rescale " +
        std::to_string(m.rescale));
   line("data  " + c.dataset + ", input " + std::to_string(m.input_channels) + "x" +
-       std::to_string(m.input_size) + "x" + std::to_string(m.input_size) + ", " + c.dtype + ", a row every " +
+       std::to_string(m.input_size) + "x" + std::to_string(m.input_size) + ", " + c.dtype +
+       (c.device == "cpu" ? std::string() : " on " + c.device) + ", a row every " +
        (c.record_every == 1 ? std::string("step") : std::to_string(c.record_every) + " steps and the last"));
   line("");
   std::size_t w = 4;

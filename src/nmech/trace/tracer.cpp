@@ -73,6 +73,7 @@ Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<s
     families_.push_back(std::move(fam));
   }
   pair_rows_and_columns();
+  on_device_ = !params.empty() && !params.front().second.is_cpu();
   for (const auto& ds : run_datasets(sets, opt, eval)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
 }
 
@@ -109,6 +110,21 @@ void Tracer::pair_rows_and_columns() {
   }
 }
 
+void Tracer::reduce(const symmetry::Slice& sl, const at::Tensor& x, const at::Tensor& y, double lambda, Sums& s,
+                    unsigned want) {
+  if (on_device_) device_sums_.accumulate(sl, x, y, lambda, s, want);
+  else accumulate(sl, x, y, lambda, s, want);
+}
+
+// On a device the two groupings are two reductions of the same tensor (no host pass to fuse).
+void Tracer::reduce_rows_and_columns(const symmetry::Slice& row, Sums& rs, unsigned row_want,
+                                     const symmetry::Slice& col, Sums& cs, unsigned col_want, const at::Tensor& x,
+                                     const at::Tensor& y, double lambda) {
+  if (!on_device_) return accumulate_rows_and_columns(row, rs, row_want, col, cs, col_want, x, y, lambda);
+  device_sums_.accumulate(row, x, y, lambda, rs, row_want);
+  device_sums_.accumulate(col, x, y, lambda, cs, col_want);
+}
+
 void Tracer::measure_all_theta(bool with_grad) {
   for (auto& fam : families_) {
     fam->pre_in.reset(fam->count);
@@ -119,25 +135,30 @@ void Tracer::measure_all_theta(bool with_grad) {
   for (const auto& f : fused_) {
     const Bound& r = f.rows->in[f.row];
     const auto& p = params_[r.param].second;
-    accumulate_rows_and_columns(*r.slice, f.rows->pre_in, want, *f.columns->out[f.column].slice, f.columns->pre_out,
-                                want, p, with_grad ? p.grad() : at::Tensor(), lambda);
+    reduce_rows_and_columns(*r.slice, f.rows->pre_in, want, *f.columns->out[f.column].slice, f.columns->pre_out, want,
+                            p, with_grad ? p.grad() : at::Tensor(), lambda);
   }
-  for (auto& fam : families_) measure_theta(*fam, with_grad);
+  for (auto& fam : families_) read_theta(*fam, with_grad);
+  device_sums_.flush();
+  for (auto& fam : families_) publish_theta(*fam, with_grad);
 }
 
-void Tracer::measure_theta(Tracer::FamilyTrace& fam, bool with_grad) {
+void Tracer::read_theta(Tracer::FamilyTrace& fam, bool with_grad) {
   const double lambda = opt_.decoupled ? 0.0 : opt_.weight_decay;
   const unsigned want = !with_grad ? kThetaOnly : fam.kind == Family::translation ? kTranslation : kQuadratic;
   for (std::size_t i = 0; i < fam.in.size(); ++i) {
     if (fam.in_fused[i]) continue;
     const auto& p = params_[fam.in[i].param].second;
-    accumulate(*fam.in[i].slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in, want);
+    reduce(*fam.in[i].slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_in, want);
   }
   for (std::size_t i = 0; i < fam.out.size(); ++i) {
     if (fam.out_fused[i]) continue;
     const auto& p = params_[fam.out[i].param].second;
-    accumulate(*fam.out[i].slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out, want);
+    reduce(*fam.out[i].slice, p, with_grad ? p.grad() : at::Tensor(), lambda, fam.pre_out, want);
   }
+}
+
+void Tracer::publish_theta(Tracer::FamilyTrace& fam, bool with_grad) {
   const std::string& px = fam.prefix;
   switch (fam.kind) {
     case Family::translation:
@@ -220,11 +241,11 @@ void Tracer::measure_update(Tracer::FamilyTrace& fam, const std::vector<at::Tens
       const auto& p = params_[b.param].second;
       if (!(hb && fused[i])) {
         if (scale)
-          accumulate(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
+          reduce(*b.slice, p, hb ? buffers[b.param] : at::Tensor(), 0.0, post, hb ? kAfterStep : kSq);
         else if (hb)
-          accumulate(*b.slice, p, buffers[b.param], 0.0, post, kYSq);
+          reduce(*b.slice, p, buffers[b.param], 0.0, post, kYSq);
       }
-      if (nesterov) accumulate(*b.slice, updates[b.param], buffers[b.param], 0.0, upd, kUpdate);
+      if (nesterov) reduce(*b.slice, updates[b.param], buffers[b.param], 0.0, upd, kUpdate);
     }
   };
   pass(fam.in, fam.in_fused, fam.post_in, fam.upd_in);
@@ -238,11 +259,12 @@ void Tracer::measure_all_updates(const std::vector<at::Tensor>& buffers, const s
     for (const auto& f : fused_) {
       const Bound& r = f.rows->in[f.row];
       const unsigned row_want = f.rows->kind == Family::scale ? kAfterStep : kYSq;  // Q_{k+1} only for scale
-      accumulate_rows_and_columns(*r.slice, f.rows->post_in, row_want, *f.columns->out[f.column].slice,
-                                  f.columns->post_out, kYSq, params_[r.param].second, buffers[r.param], 0.0);
+      reduce_rows_and_columns(*r.slice, f.rows->post_in, row_want, *f.columns->out[f.column].slice,
+                              f.columns->post_out, kYSq, params_[r.param].second, buffers[r.param], 0.0);
     }
   for (auto& fam : families_)
     if (fam->kind != Family::translation) measure_update(*fam, buffers, updates);
+  device_sums_.flush();
 }
 
 void Tracer::after_step(std::int64_t k, const std::vector<at::Tensor>& buffers,

@@ -14,6 +14,7 @@
 #include "nmech/theory/continuous.hpp"
 #include "nmech/theory/exact.hpp"
 #include "nmech/trace/reduce.hpp"
+#include "nmech/trace/reduce_device.hpp"
 
 namespace nmech::trace {
 
@@ -65,13 +66,22 @@ class Tracer {
   ErrorStats error(symmetry::Family f, const std::string& prediction) const;
   const theory::Oscillator& oscillator(symmetry::Family f) const;
 
+  // Reduce with ATen on the tensors' device (reduce_device.hpp), as a GPU run always does, even
+  // for CPU tensors: how tests hold the GPU's reductions against the host's.
+  void use_device_reductions() { on_device_ = true; }
+
  private:
   struct FamilyTrace;
   void start_row();
   void set(const std::string& name, const std::vector<double>& v);
   void pair_rows_and_columns();
+  void reduce(const symmetry::Slice& sl, const at::Tensor& x, const at::Tensor& y, double lambda, Sums& s,
+              unsigned want);
+  void reduce_rows_and_columns(const symmetry::Slice& row, Sums& rs, unsigned row_want, const symmetry::Slice& col,
+                               Sums& cs, unsigned col_want, const at::Tensor& x, const at::Tensor& y, double lambda);
   void measure_all_theta(bool with_grad);
-  void measure_theta(FamilyTrace& fam, bool with_grad);
+  void read_theta(FamilyTrace& fam, bool with_grad);
+  void publish_theta(FamilyTrace& fam, bool with_grad);
   void start_predictors(FamilyTrace& fam);
   void write_predictions(FamilyTrace& fam);
   void measure_update(FamilyTrace& fam, const std::vector<at::Tensor>& buffers, const std::vector<at::Tensor>& updates);
@@ -97,6 +107,8 @@ class Tracer {
   std::array<double, 3> eval_{};  // val_loss, val_top1, val_top5 for the next row (NaN: not evaluated)
   bool non_finite_ = false;
   std::vector<std::pair<std::string, at::Tensor>> params_;
+  bool on_device_ = false;  // GPU parameters: ATen reductions queued in device_sums_
+  DeviceSums device_sums_;
 };
 
 }  // namespace nmech::trace

@@ -76,7 +76,7 @@ void Trainer::save_checkpoint(const std::string& path, std::int64_t next_step, c
 std::int64_t Trainer::load_checkpoint(const std::string& path, store::Progress& p) {
   State& s = *s_;
   torch::serialize::InputArchive in;
-  in.load_from(path);
+  in.load_from(path, torch::kCPU);  // a GPU run's tensors too: copied onto its device below
   c10::IValue sha;
   in.read("config_sha256", sha);
   if (sha.toStringRef() != config::sha256_hex(config::to_toml(s.cfg)))
@@ -91,7 +91,7 @@ std::int64_t Trainer::load_checkpoint(const std::string& path, store::Progress& 
   auto& v = s.sgd->buffers();
   for (std::size_t i = 0; i < v.size(); ++i) {
     at::Tensor t;
-    if (in.try_read("momentum." + std::to_string(i), t)) v[i] = t.clone();
+    if (in.try_read("momentum." + std::to_string(i), t)) v[i] = t.to(s.device, false, /*copy=*/true);
   }
   s.sgd->set_steps(static_cast<long>(m[6]));
   s.loader = std::make_unique<data::Loader>(s.data->count, s.cfg.seed, data::LoaderPosition{m[4], m[5]});

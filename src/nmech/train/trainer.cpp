@@ -44,6 +44,13 @@ data::Dataset load_prepared(const config::RunConfig& cfg, const std::string& spl
                           cfg.dataset + "' of the config");
   return d;
 }
+
+// A batch made on the host, on the training device (a copy only where that is a GPU).
+data::Batch to_device(data::Batch b, const torch::Device& device) {
+  if (device.is_cpu()) return b;
+  return {b.images.to(device), b.labels.to(device)};
+}
+
 }  // namespace
 
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d) {
@@ -73,10 +80,23 @@ void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const s
                               " is smaller than the " + std::to_string(d.height) + "-pixel images");
 }
 
-Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data) : s_(std::make_unique<State>()) {
+std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin) {
+  if (cfg.device == "cpu") return "cpu";
+  const auto gpus = static_cast<int>(torch::cuda::device_count());
+  if (gpus == 0)
+    throw config::ConfigError(origin + ": key 'device': \"cuda\" but " +
+                              (torch::cuda::is_available() ? std::string("no GPU is visible to this process")
+                                                           : std::string("this nmech was built with a LibTorch without "
+                                                                         "CUDA (README: the GPU build)")));
+  return "cuda:" + std::to_string(local_rank % gpus);
+}
+
+Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const std::string& device)
+    : s_(std::make_unique<State>()) {
   State& s = *s_;
   s.cfg = cfg;
   s.data = &data;
+  s.device = torch::Device(device);
   s.dtype = cfg.dtype == "float64" ? torch::kDouble : torch::kFloat;
   s.opt = config::optim_params(cfg);
   torch::set_num_threads(static_cast<int>(cfg.threads));
@@ -85,7 +105,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data) : s_(s
   s.sets = symmetry::derive_sets(s.wiring);
   s.net = models::Net(s.wiring, cfg.bn_eps);
   if (cfg.init == "paper") s.net->init_paper();  // else LibTorch's defaults, from the same seed
-  s.net->to(s.dtype);
+  s.net->to(s.device, s.dtype);
   s.net->train();
   std::vector<at::Tensor> params;
   for (const auto& p : s.net->named_parameters(true)) {
@@ -119,7 +139,7 @@ Trainer::Evaluation Trainer::evaluate() {
   for (std::int64_t first = 0; first < n; first += kChunk) {
     std::vector<std::int64_t> idx(static_cast<size_t>(std::min(kChunk, n - first)));
     std::iota(idx.begin(), idx.end(), first);
-    auto batch = data::make_batch(*s.eval_data, idx, s.cfg.input_size, s.dtype);
+    auto batch = to_device(data::make_batch(*s.eval_data, idx, s.cfg.input_size, s.dtype), s.device);
     auto logits = s.net->forward(batch.images);
     e.loss += s.net->loss(logits, batch.labels).item<double>() * static_cast<double>(idx.size());
     auto top = std::get<1>(logits.topk(k, 1));
@@ -181,7 +201,8 @@ double Trainer::step(std::int64_t k, bool trace) {
   double loss_v = 0, correct = 0;
   if (!mine.empty()) {
     const data::Augment aug{s.cfg.seed, k, lo};
-    auto batch = data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype, s.cfg.augment ? &aug : nullptr);
+    auto batch = to_device(data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype, s.cfg.augment ? &aug : nullptr),
+                           s.device);
     auto logits = s.net->forward(batch.images);
     auto loss = s.net->loss(logits, batch.labels);
     // In a group each rank back-propagates its shard's summed loss (the mean times the shard's

@@ -52,9 +52,15 @@ data::Dataset load_eval_dataset(const config::RunConfig& cfg);
 // The checks load_dataset makes, for another config on the same data (the runs of a sweep).
 void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin);
 
+// Where a run trains: "cpu", or "cuda:<local_rank modulo the GPUs visible>" for device = "cuda"
+// (local_rank: dist::local_rank, the rank's index on its node). A ConfigError naming `origin` and
+// key 'device' where no GPU is visible or this LibTorch was built without CUDA.
+std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin);
+
 class Trainer {
  public:
-  Trainer(const config::RunConfig& cfg, const data::Dataset& data);
+  // device: from training_device. The data stays on the host; each batch is copied over.
+  Trainer(const config::RunConfig& cfg, const data::Dataset& data, const std::string& device = "cpu");
   ~Trainer();
 
   // The store layout of this run (datasets, attributes) and its model's set tables.

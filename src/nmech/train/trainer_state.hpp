@@ -15,6 +15,7 @@ struct Trainer::State {
   const data::Dataset* data = nullptr;
   const data::Dataset* eval_data = nullptr;  // the validation split (eval_every > 0)
   torch::ScalarType dtype = torch::kFloat;
+  torch::Device device{torch::kCPU};  // parameters, gradients, batches and optimizer state
   theory::OptimParams opt;
   models::Wiring wiring;
   symmetry::SymmetrySets sets;

@@ -211,7 +211,7 @@ TEST(RunConfigErrors, UnknownKeySuggestsTheClosest) {
 TEST(RunConfigErrors, UnknownKeyFarFromAllListsThem) {
   const std::string known =
       "augment, batch_size, bn_eps, classifier_width, dampening, data_dir, dataset, decoupled_weight_decay, "
-      "dropout, dtype, eval_every, init, input_size, lr, mlp_depth, model, momentum, name, nesterov, "
+      "device, dropout, dtype, eval_every, init, input_size, lr, mlp_depth, model, momentum, name, nesterov, "
       "record_every, seed, steps, threads, weight_decay, width";
   EXPECT_EQ(error_of("steps = 3\nlearning_rate = 0.1\n"),
             "cfg.toml:2: key 'learning_rate': unknown key (known keys: " + known + ")");
@@ -299,6 +299,7 @@ TEST(RunConfigErrors, ValueOutOfRange) {
       {"dataset = \"imagenet\"",
        "key 'dataset': unknown dataset 'imagenet' (valid: fashion-mnist, synthetic, tiny-imagenet, cifar10, cifar100)"},
       {"eval_every = -1", "key 'eval_every': must be >= 0"},
+      {"device = \"gpu\"", "key 'device': unknown device 'gpu' (valid: cpu, cuda)"},
       {"name = \"my run\"", "key 'name': may contain only A-Z a-z 0-9 . _ -, got 'my run'"},
       {"name = \"a/b\"", "key 'name': may contain only A-Z a-z 0-9 . _ -, got 'a/b'"},
       {"name = \"" + std::string(65, 'x') + "\"", "key 'name': must be at most 64 characters, got 65"},
@@ -469,6 +470,7 @@ TEST(RunConfigToml, DefaultsInCanonicalForm) {
             "data_dir = \"/usr/share/datasets/fashion-mnist\"\n"
             "dataset = \"fashion-mnist\"\n"
             "decoupled_weight_decay = false\n"
+            "device = \"cpu\"\n"
             "dropout = 0.0\n"
             "dtype = \"float32\"\n"
             "eval_every = 0\n"
@@ -525,7 +527,7 @@ TEST(RunConfigToml, KeysAreSortedAndComplete) {
   for (std::size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) {
     keys.push_back(text.substr(at, text.find(" = ", at) - at));
   }
-  EXPECT_EQ(keys.size(), 25u);
+  EXPECT_EQ(keys.size(), 26u);
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
 }
 

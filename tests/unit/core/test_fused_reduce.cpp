@@ -6,18 +6,12 @@
 #include <cmath>
 
 #include "nmech/trace/reduce.hpp"
+#include "worst_relative.hpp"
 
 namespace nmech::trace {
 namespace {
 
-double worst(const std::vector<double>& a, const std::vector<double>& b) {
-  double scale = 0, diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    scale = std::max(scale, std::abs(b[i]));
-    diff = std::max(diff, std::abs(a[i] - b[i]));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
+const auto worst = test::worst_relative;
 
 struct Case {
   unsigned rm, cm;
