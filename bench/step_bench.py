@@ -1,10 +1,12 @@
 """Python PyTorch peer of step_bench.cpp: the same VGG-16-BN (width 1/8), batch, data and SGD
-settings, one thread; prints the median step time as one JSON line. Run with /usr/bin/python3."""
+settings, one thread; prints the median step time as one JSON line. Run with /usr/bin/python3.
+On a GPU (bench/gpu.sh): --device cuda --image 3,64,200 --width 1 --classifier 1024 --batch 256,
+random images of that shape already on the GPU, float32 without TF32 (as nmech trains), eager."""
+import argparse
 import gzip
 import json
 import resource
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -14,8 +16,9 @@ import torch.nn as nn
 CFG = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
 
 
-def vgg16_bn(width: float = 0.125, classes: int = 10) -> nn.Module:
-    layers, c = [], 1
+def vgg16_bn(width: float = 0.125, classes: int = 10, channels: int = 1, size: int = 32,
+             classifier: int = 0) -> nn.Module:
+    layers, c = [], channels
     for v in CFG:
         if v == "M":
             layers.append(nn.MaxPool2d(2, 2))
@@ -23,8 +26,9 @@ def vgg16_bn(width: float = 0.125, classes: int = 10) -> nn.Module:
         out = max(1, round(v * width))
         layers += [nn.Conv2d(c, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU()]
         c = out
-    f = max(1, round(512 * width))
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c, f), nn.ReLU(), nn.Linear(f, f), nn.ReLU(),
+    f = classifier or max(1, round(512 * width))
+    flat = c * (size // 32) ** 2  # five 2×2 poolings
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(flat, f), nn.ReLU(), nn.Linear(f, f), nn.ReLU(),
                         nn.Linear(f, classes))
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
@@ -42,8 +46,57 @@ def fashion_mnist(path: str = "/usr/share/datasets/fashion-mnist/train-images-id
     return raw.reshape(-1, 1, 28, 28)
 
 
+def gpu_main(a: argparse.Namespace) -> None:
+    """Images per second on a GPU: synthetic images, nothing copied from the host per step."""
+    torch.set_num_threads(1)
+    channels, size, classes = (int(v) for v in a.image.split(","))
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.manual_seed(0)
+    dev = torch.device(a.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    net = vgg16_bn(a.width, classes, channels, size, a.classifier).to(dev)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    x = torch.randn(a.batch, channels, size, size, device=dev)
+    y = torch.randint(0, classes, (a.batch,), device=dev)
+    times = []
+    for k in range(a.steps + 5):
+        if k == 5:
+            sync()
+            start = time.perf_counter()
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        loss.item()
+        opt.step()
+        t1 = time.perf_counter()
+        if k >= 5:
+            times.append((t1 - t0) * 1e3)
+    sync()
+    total = time.perf_counter() - start
+    times.sort()
+    print(json.dumps({"impl": "python", "trace": False, "device": a.device, "batch": a.batch, "steps": a.steps,
+                      "median_ms": round(statistics.median(times), 3),
+                      "images_per_s": round(a.batch * a.steps / total, 1), "torch": torch.__version__}))
+
+
 def main() -> None:
-    steps = int(sys.argv[1]) if len(sys.argv) > 1 else 60
+    ap = argparse.ArgumentParser()
+    ap.add_argument("steps", nargs="?", type=int, default=60)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--image", default="3,64,200", help="C,S,K of the GPU run's synthetic images")
+    ap.add_argument("--width", type=float, default=1.0)
+    ap.add_argument("--classifier", type=int, default=1024)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--synthetic", action="store_true", help="the GPU measurement's path, on any device")
+    a = ap.parse_args()
+    if a.device != "cpu" or a.synthetic:
+        gpu_main(a)
+        return
+    steps = a.steps
     warmup = 5
     torch.set_num_threads(1)
     torch.manual_seed(0)

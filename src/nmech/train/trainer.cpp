@@ -80,6 +80,19 @@ void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const s
                               " is smaller than the " + std::to_string(d.height) + "-pixel images");
 }
 
+namespace {
+// float32 means float32 on a GPU too (no TF32 tensor-core rounding of convolutions and matrix
+// products, which PyTorch allows for cuDNN by default), and the same kernels every run
+// (deterministic cuDNN, no autotuning), so a resumed run repeats an uninterrupted one.
+void use_exact_gpu_kernels() {
+  auto& ctx = at::globalContext();
+  ctx.setAllowTF32CuDNN(false);
+  ctx.setAllowTF32CuBLAS(false);
+  ctx.setDeterministicCuDNN(true);
+  ctx.setBenchmarkCuDNN(false);
+}
+}  // namespace
+
 std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin) {
   if (cfg.device == "cpu") return "cpu";
   const auto gpus = static_cast<int>(torch::cuda::device_count());
@@ -97,6 +110,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const 
   s.cfg = cfg;
   s.data = &data;
   s.device = torch::Device(device);
+  if (s.device.is_cuda()) use_exact_gpu_kernels();
   s.dtype = cfg.dtype == "float64" ? torch::kDouble : torch::kFloat;
   s.opt = config::optim_params(cfg);
   torch::set_num_threads(static_cast<int>(cfg.threads));
