@@ -49,7 +49,7 @@ at::Tensor read(torch::serialize::InputArchive& in, const std::string& key) {
 void Trainer::save_checkpoint(const std::string& path, std::int64_t next_step, const store::Progress& p) {
   State& s = *s_;
   torch::serialize::OutputArchive out;
-  const auto pos = s.loader->position();
+  const auto pos = s.loader_position();
   out.write("meta", torch::tensor({kFormat, next_step, p.rows_committed, p.last_step, pos.epoch,
                                    pos.offset, static_cast<std::int64_t>(s.sgd->steps())},
                                   torch::kLong));
@@ -95,6 +95,7 @@ std::int64_t Trainer::load_checkpoint(const std::string& path, store::Progress& 
   }
   s.sgd->set_steps(static_cast<long>(m[6]));
   s.loader = std::make_unique<data::Loader>(s.data->count, s.cfg.seed, data::LoaderPosition{m[4], m[5]});
+  s.next.reset();
   s.tracer->load_state(to_doubles(read(in, "tracer")));
   {
     auto gen = at::detail::getDefaultCPUGenerator();

@@ -111,6 +111,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const 
   s.data = &data;
   s.device = torch::Device(device);
   if (s.device.is_cuda()) use_exact_gpu_kernels();
+  s.prefetch = s.device.is_cuda();
   s.dtype = cfg.dtype == "float64" ? torch::kDouble : torch::kFloat;
   s.opt = config::optim_params(cfg);
   torch::set_num_threads(static_cast<int>(cfg.threads));
@@ -197,12 +198,31 @@ std::pair<std::int64_t, std::int64_t> shard(std::int64_t n, int rank, int size) 
 
 }  // namespace
 
+namespace {
+
+// Draws step k's global batch and makes this rank's shard of it on the host.
+HostBatch assemble(Trainer::State& s, std::int64_t k) {
+  HostBatch h;
+  h.step = k;
+  h.before = s.loader->position();
+  const auto global = s.loader->next(s.cfg.batch_size);
+  const int rank = s.reducer ? s.reducer->rank() : 0, size = s.reducer ? s.reducer->size() : 1;
+  h.global = static_cast<std::int64_t>(global.size());
+  std::tie(h.lo, h.hi) = shard(h.global, rank, size);
+  if (h.hi == h.lo) return h;
+  const std::vector<std::int64_t> mine(global.begin() + h.lo, global.begin() + h.hi);
+  const data::Augment aug{s.cfg.seed, k, h.lo};
+  h.batch = data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype, s.cfg.augment ? &aug : nullptr);
+  return h;
+}
+
+}  // namespace
+
 double Trainer::step(std::int64_t k, bool trace) {
   State& s = *s_;
-  auto global = s.loader->next(s.cfg.batch_size);
+  const HostBatch h = s.next && s.next->step == k ? std::move(*s.next) : assemble(s, k);
+  s.next.reset();
   const int rank = s.reducer ? s.reducer->rank() : 0, size = s.reducer ? s.reducer->size() : 1;
-  const auto [lo, hi] = shard(static_cast<std::int64_t>(global.size()), rank, size);
-  std::vector<std::int64_t> mine(global.begin() + lo, global.begin() + hi);
   // Dropout masks from a generator seeded by (seed, step, rank): every rank of a group draws its
   // own, and a resumed run draws what an uninterrupted one does, whichever rank saved it.
   if (s.cfg.dropout > 0)
@@ -210,33 +230,36 @@ double Trainer::step(std::int64_t k, bool trace) {
                        static_cast<std::uint64_t>(rank));
   const bool group = size > 1;
   // Clears the gradients and arms the bucket hooks; sums will be divided by the global batch.
-  if (group) s.reducer->prepare(static_cast<double>(global.size()));
+  if (group) s.reducer->prepare(static_cast<double>(h.global));
   else s.sgd->zero_grad();
   double loss_v = 0, correct = 0;
-  if (!mine.empty()) {
-    const data::Augment aug{s.cfg.seed, k, lo};
-    auto batch = to_device(data::make_batch(*s.data, mine, s.cfg.input_size, s.dtype, s.cfg.augment ? &aug : nullptr),
-                           s.device);
+  if (h.hi > h.lo) {
+    const data::Batch batch = to_device(h.batch, s.device);
     auto logits = s.net->forward(batch.images);
     auto loss = s.net->loss(logits, batch.labels);
     // In a group each rank back-propagates its shard's summed loss (the mean times the shard's
     // size); the reducer sums over the group and divides by the global batch (reducer.hpp).
-    if (group) loss = loss * static_cast<double>(mine.size());
+    if (group) loss = loss * static_cast<double>(h.hi - h.lo);
     loss.backward();
+    // backward has queued its kernels and the GPU works through them: the host makes the next
+    // batch meanwhile, instead of after the loss has been waited for.
+    if (s.prefetch && k + 1 < s.cfg.steps) s.next = assemble(s, k + 1);
     loss_v = loss.item<double>();
     if (trace) correct = logits.argmax(1).eq(batch.labels).sum().item<double>();
+  } else if (s.prefetch && k + 1 < s.cfg.steps) {
+    s.next = assemble(s, k + 1);
   }
   if (group) {
     std::vector<double> scalars{loss_v, correct};
     s.reducer->finish(scalars);
-    loss_v = scalars[0] / static_cast<double>(global.size());
+    loss_v = scalars[0] / static_cast<double>(h.global);
     correct = scalars[1];
   }
   if (!trace) {
     s.sgd->step();
     return loss_v;
   }
-  const double acc = correct / static_cast<double>(global.size());
+  const double acc = correct / static_cast<double>(h.global);
   s.tracer->before_step(k, loss_v, acc);
   if (s.tracer->non_finite()) return loss_v;  // diverged: the update is not taken
   s.sgd->step();
