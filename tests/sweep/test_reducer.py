@@ -104,3 +104,20 @@ def test_a_rank_that_skips_a_bucket_is_named_within_the_timeout(tmp: Path) -> No
     assert "waiting in 'grad bucket 4/" in lines[0] or "waiting in 'scalars'" in lines[0], lines[0]
     # Start-up, the first step, the timeout and the abort: well under the time 200 steps take.
     assert elapsed < timeout + 20, elapsed
+
+
+def test_a_rank_that_hangs_in_a_bucket_is_named_within_the_timeout(tmp: Path) -> None:
+    # Rank 1 stops for good (no heartbeat) where it would start bucket 3: a hung rank, not a buggy
+    # one. The bucket transports take the same stall hook as every other collective.
+    cfg = write_config(tmp / "sweep.toml", CONFIG.replace("steps = 12", "steps = 200") + "ranks_per_run = 2\n" +
+                       'reducer = "overlap"\n' + TINY_BUCKETS)
+    t0 = time.monotonic()
+    p = sweep(2, cfg, tmp / "sweep.h5", "--collective-timeout", "2",
+              env={"NMECH_TEST_STALL": "1:grad bucket 3/*"}, check=False)
+    elapsed = time.monotonic() - t0
+    assert p.returncode == 1, p.stdout + p.stderr
+    lines = [l for l in p.stderr.splitlines() if l.startswith("nmech: collective 'grad bucket 3/")]
+    assert len(lines) == 1, p.stderr
+    assert "timed out: no progress for 2 s" in lines[0] and "rank 1 (" in lines[0] and "did not arrive" in lines[0], lines[0]
+    assert "rank 0 (" not in lines[0]  # only the missing rank is named
+    assert elapsed < 2 + 20, elapsed

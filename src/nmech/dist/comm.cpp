@@ -25,6 +25,10 @@ Comm::Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog) : comm_(comm), id
   MPI_Allgather(&me, 1, MPI_INT, world_ranks_.data(), 1, MPI_INT, comm_);
 }
 
+Comm::Comm(const Comm& parent, std::int64_t id)
+    : comm_(parent.comm_), id_(id), rank_(parent.rank_), size_(parent.size_), world_ranks_(parent.world_ranks_),
+      wd_(parent.wd_) {}
+
 void Comm::wait(MPI_Request& req, const std::string& what) {
   wd_.wait(req, id_, seq_, what, world_ranks_);
 }
@@ -59,13 +63,22 @@ void Comm::allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op, const
   wait(req, what);
 }
 
-MPI_Request Comm::start_allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op,
-                                  const std::string& what) {
+bool Comm::enter(const std::string& what) {
   ++seq_;
   wd_.remember(what);
   maybe_stall(wd_.world_rank(), what);
+  return !test_skip(wd_.world_rank(), what);
+}
+
+void Comm::wait_for(const std::function<bool()>& done, const std::string& what,
+                    const std::function<void()>& before_abort) {
+  wd_.wait_for(done, id_, seq_, what, world_ranks_, before_abort);
+}
+
+MPI_Request Comm::start_allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op,
+                                  const std::string& what) {
   MPI_Request req = MPI_REQUEST_NULL;
-  if (test_skip(wd_.world_rank(), what)) return req;  // as a rank with a bug would: carry on
+  if (!enter(what)) return req;  // skipped: carry on without it
   MPI_Iallreduce(MPI_IN_PLACE, inout, count, type, op, comm_, &req);
   return req;
 }

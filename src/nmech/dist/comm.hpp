@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ class Comm {
   // Wraps comm (not owned); id tells the watchdog which communicator a collective belongs to
   // (0 for the world, 1 + group index for a group).
   Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog);
+  // A channel of `parent` (no MPI call): the same communicator and ranks, its own id and
+  // sequence, for collectives that a transport issues itself (one gradient bucket's).
+  Comm(const Comm& parent, std::int64_t id);
   MPI_Comm get() const { return comm_; }
   std::int64_t id() const { return id_; }
   Watchdog& watchdog() { return wd_; }
@@ -39,6 +43,15 @@ class Comm {
   // Returns MPI_REQUEST_NULL when the NMECH_TEST_SKIP hook makes this rank skip it.
   MPI_Request start_allreduce(void* inout, int count, MPI_Datatype type, MPI_Op op, const std::string& what);
   void wait(MPI_Request& req, const std::string& what);
+
+  // For a collective issued elsewhere (a thread's, a GPU stream's): counts it, names it to the
+  // watchdog and applies the test hooks (NMECH_TEST_STALL hangs here). False: NMECH_TEST_SKIP
+  // makes this rank leave it out, as a rank with a bug would.
+  bool enter(const std::string& what);
+  // Polls `done` until the collective entered last is complete, under the watchdog
+  // (Watchdog::wait_for; `before_abort` runs once a stall is reported).
+  void wait_for(const std::function<bool()>& done, const std::string& what,
+                const std::function<void()>& before_abort = {});
 
  private:
   MPI_Comm comm_;

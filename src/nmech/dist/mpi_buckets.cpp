@@ -59,9 +59,7 @@ void MpiBuckets::start(int b, void* data, std::size_t count, ElementType type, d
     c.req = c.comm->start_allreduce(data, c.count, mpi_type(type), MPI_SUM, what);
     return;
   }
-  ++c.seq;
-  group_.watchdog().remember(what);
-  if (test_skip(group_.watchdog().world_rank(), what)) return;  // as a rank with a bug would
+  if (!c.comm->enter(what)) return;  // skipped: wait() finds it done
   c.done = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -121,7 +119,7 @@ void MpiBuckets::wait(int b) {
     std::unique_lock<std::mutex> lock(mu_);
     return cv_done_.wait_for(lock, std::chrono::milliseconds(5), [&c] { return c.done.load(std::memory_order_acquire); });
   };
-  group_.watchdog().wait_for(done, c.comm->id(), c.seq, c.what, group_.world_ranks());
+  c.comm->wait_for(done, c.what);
 }
 
 }  // namespace nmech::dist

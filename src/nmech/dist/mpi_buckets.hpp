@@ -45,7 +45,6 @@ class MpiBuckets : public BucketBackend {
     std::unique_ptr<Comm> comm;
     MPI_Request req = MPI_REQUEST_NULL;  // the non-blocking fallback
     std::atomic<bool> done{true};        // the thread finished this bucket's all-reduce
-    std::int64_t seq = 0;
     void* data = nullptr;
     int count = 0;
     ElementType type = ElementType::f32;

@@ -4,7 +4,9 @@
 #include <nccl.h>
 
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
+#include <utility>
 
 namespace nmech::dist {
 
@@ -31,7 +33,7 @@ struct NcclBuckets::Impl {
   cudaStream_t stream = nullptr;
   struct Channel {
     cudaEvent_t ready = nullptr, done = nullptr;
-    std::int64_t id = 0, seq = 0;
+    std::unique_ptr<Comm> comm;  // the bucket's sequence under the watchdog
     bool skipped = false;
     std::string what;
   };
@@ -67,17 +69,15 @@ void NcclBuckets::reserve(int buckets) {
     Impl::Channel c;
     check_cuda(cudaEventCreateWithFlags(&c.ready, cudaEventDisableTiming), "cudaEventCreate");
     check_cuda(cudaEventCreateWithFlags(&c.done, cudaEventDisableTiming), "cudaEventCreate");
-    c.id = (group_.id() << 20) + 1 + static_cast<std::int64_t>(impl_->channels.size());
-    impl_->channels.push_back(c);
+    c.comm = std::make_unique<Comm>(group_, (group_.id() << 20) + 1 + static_cast<std::int64_t>(impl_->channels.size()));
+    impl_->channels.push_back(std::move(c));
   }
 }
 
 void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, double /*divisor*/, const std::string& what) {
   Impl::Channel& c = impl_->channels.at(static_cast<size_t>(b));
-  ++c.seq;
   c.what = what;
-  group_.watchdog().remember(what);
-  c.skipped = test_skip(group_.watchdog().world_rank(), what);
+  c.skipped = !c.comm->enter(what);
   if (c.skipped) return;
   // The gradients were written on LibTorch's stream: the reduction's stream waits for them.
   check_cuda(cudaEventRecord(c.ready, cudaStreamLegacy), "cudaEventRecord");
@@ -106,7 +106,7 @@ void NcclBuckets::wait(int b) {
     }
     return false;
   };
-  group_.watchdog().wait_for(done, c.id, c.seq, c.what, group_.world_ranks(), [comm] { ncclCommAbort(comm); });
+  c.comm->wait_for(done, c.what, [comm] { ncclCommAbort(comm); });
   // Later work on LibTorch's stream (the optimizer) sees the summed bucket.
   check_cuda(cudaStreamWaitEvent(cudaStreamLegacy, c.done, 0), "cudaStreamWaitEvent");
 }
