@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # GPU step benchmark (issues 5 and 8): VGG-16-BN at Tiny ImageNet's shape (3×64×64, 200 classes),
 # width 1, classifier 1024, batch 256, float32 without TF32, synthetic images: nmech with the
-# tracer off and on, then Python PyTorch eager on the same GPU (the same settings, its batch
-# already on the GPU; nmech copies each batch from host memory). Images per second, JSON lines.
+# tracer off and on, then Python PyTorch eager on the same GPU (the same settings; its batch kept
+# on the GPU, and copied from host memory every step as nmech does). Images per second, JSON lines.
 # BUILD: the build folder (default build-gpu, from scripts/gpu-check.sh); PYTHON: the Python
 # that has the CUDA PyTorch.
 set -euo pipefail
@@ -14,7 +14,10 @@ nmech=(--device cuda --image 3,64,200 --steps "$steps" --set model=vgg16_bn --se
 for rep in 1 2; do
   "$build/bench/nmech_step_bench" --no-trace "${nmech[@]}"
   "$build/bench/nmech_step_bench" "${nmech[@]}"
-  "${PYTHON:-python3}" bench/step_bench.py "$steps" --device cuda --image 3,64,200 --width 1 --classifier 1024 --batch 256
+  for copy in "" --copy; do  # its batch kept on the GPU, and copied from host memory each step
+    "${PYTHON:-python3}" bench/step_bench.py "$steps" --device cuda --image 3,64,200 --width 1 --classifier 1024 \
+      --batch 256 $copy
+  done
 done
 gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1 || echo unknown)
 echo "{\"machine\": \"$gpu, $(nproc) cores\", \"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\"}"

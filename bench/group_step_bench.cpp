@@ -4,6 +4,8 @@
 // hidden behind it). Run it with each reducer to see what overlap hides, and with 1 and 2
 // ranks at the same per-rank batch for weak scaling (bench/dist_run.sh does both).
 //   mpirun -n 2 build/bench/nmech_group_step_bench --reducer overlap --batch 128 [--trace] [--steps 40]
+// --single-thread initialises MPI without threads: the MPI transport then starts each bucket
+// with MPI_Iallreduce from the hook and progresses it from later hooks (no communication thread).
 #include <torch/torch.h>
 
 #include <cstring>
@@ -21,8 +23,10 @@ using namespace nmech;
 
 int main(int argc, char** argv) {
   util::keep_freed_memory();
-  int provided = 0;  // the MPI bucket transport reduces on a thread of its own
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+  bool single_thread = false;
+  for (int i = 1; i < argc; ++i) single_thread = single_thread || !std::strcmp(argv[i], "--single-thread");
+  int provided = 0;  // with MPI_THREAD_MULTIPLE the MPI bucket transport reduces on a thread of its own
+  MPI_Init_thread(&argc, &argv, single_thread ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE, &provided);
   std::string kind = "overlap";
   int steps = 40, warmup = 5;
   std::int64_t batch = 128;
@@ -67,10 +71,10 @@ int main(int argc, char** argv) {
     }
     const double med = bench::median(step_s);
     if (rank == 0)
-      std::printf("{\"bench\": \"group_step\", \"impl\": \"nmech\", \"reducer\": \"%s\", \"ranks\": %d, \"batch\": %lld, "
+      std::printf("{\"bench\": \"group_step\", \"impl\": \"nmech\", \"reducer\": \"%s%s\", \"ranks\": %d, \"batch\": %lld, "
                   "\"per_rank_batch\": %lld, \"width\": %s, \"trace\": %s, \"steps\": %d, \"median_ms\": %.2f, "
                   "\"p10_ms\": %.2f, \"p90_ms\": %.2f, \"wait_ms\": %.3f, \"images_per_s\": %.1f}\n",
-                  size > 1 ? kind.c_str() : "none", size, static_cast<long long>(batch),
+                  size > 1 ? kind.c_str() : "none", provided != MPI_THREAD_MULTIPLE && size > 1 ? " (no thread)" : "", size, static_cast<long long>(batch),
                   static_cast<long long>(batch / size), width.c_str(), trace ? "true" : "false", steps, 1e3 * med,
                   1e3 * bench::quantile(step_s, 0.1), 1e3 * bench::quantile(step_s, 0.9),
                   1e3 * bench::median(wait_s), static_cast<double>(batch) / med);

@@ -60,6 +60,7 @@ def gpu_main(a: argparse.Namespace) -> None:
     net = vgg16_bn(a.width, classes, channels, size, a.classifier).to(dev)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     x = torch.randn(a.batch, channels, size, size, device=dev)
+    host = x.cpu()  # --copy: a batch copied from host memory every step, as nmech does
     y = torch.randint(0, classes, (a.batch,), device=dev)
     times = []
     for k in range(a.steps + 5):
@@ -67,6 +68,8 @@ def gpu_main(a: argparse.Namespace) -> None:
             sync()
             start = time.perf_counter()
         t0 = time.perf_counter()
+        if a.copy:
+            x = host.to(dev)
         opt.zero_grad()
         loss = nn.functional.cross_entropy(net(x), y)
         loss.backward()
@@ -79,6 +82,7 @@ def gpu_main(a: argparse.Namespace) -> None:
     total = time.perf_counter() - start
     times.sort()
     print(json.dumps({"impl": "python", "trace": False, "device": a.device, "batch": a.batch, "steps": a.steps,
+                      "batch_from_host": a.copy,
                       "median_ms": round(statistics.median(times), 3),
                       "images_per_s": round(a.batch * a.steps / total, 1), "torch": torch.__version__}))
 
@@ -92,6 +96,7 @@ def main() -> None:
     ap.add_argument("--classifier", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--synthetic", action="store_true", help="the GPU measurement's path, on any device")
+    ap.add_argument("--copy", action="store_true", help="copy the batch from host memory every step")
     a = ap.parse_args()
     if a.device != "cpu" or a.synthetic:
         gpu_main(a)

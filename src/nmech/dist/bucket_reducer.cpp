@@ -121,7 +121,10 @@ void BucketReducer::finish(std::vector<double>& scalars) {
     const auto t0 = std::chrono::steady_clock::now();
     backend_->wait(b);
     wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!backend_->divides()) flat_[static_cast<size_t>(b)].div_(divisor_);  // sum then scale, in the parameter dtype
+    // Sum then scale, in the parameter dtype. The divisor is a tensor on the bucket's device:
+    // ATen's CUDA division by a plain number multiplies by its float reciprocal instead.
+    at::Tensor& f = flat_[static_cast<size_t>(b)];
+    if (!backend_->divides()) f.div_(at::scalar_tensor(divisor_, f.options()));
   }
   for (size_t i = 0; i < params_.size(); ++i)
     params_[i].mutable_grad() = slot(static_cast<int>(i)).view(params_[i].sizes());

@@ -2,20 +2,29 @@
 
 #include <unistd.h>
 
+#include <utility>
+
 namespace nmech::dist {
 
-int local_rank(MPI_Comm world) {
+namespace {
+// This rank's index among the ranks of its node and their number: {0, 1} without MPI.
+std::pair<int, int> node_place(MPI_Comm world) {
   int initialised = 0, finalised = 0;
   MPI_Initialized(&initialised);
   MPI_Finalized(&finalised);
-  if (!initialised || finalised) return 0;
+  if (!initialised || finalised) return {0, 1};
   MPI_Comm node;
-  int rank = 0;
+  int rank = 0, size = 1;
   MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   MPI_Comm_rank(node, &rank);
+  MPI_Comm_size(node, &size);
   MPI_Comm_free(&node);
-  return rank;
+  return {rank, size};
 }
+}  // namespace
+
+int local_rank(MPI_Comm world) { return node_place(world).first; }
+int local_size(MPI_Comm world) { return node_place(world).second; }
 
 Comm::Comm(MPI_Comm comm, std::int64_t id, Watchdog& watchdog) : comm_(comm), id_(id), wd_(watchdog) {
   MPI_Comm_rank(comm_, &rank_);

@@ -16,6 +16,8 @@ namespace nmech::dist {
 // This rank's index among the ranks of its node (collective over `world`); 0 when MPI is not
 // initialised. A rank's GPU is this index modulo the GPUs it sees, for training and for NCCL.
 int local_rank(MPI_Comm world);
+// How many ranks of `world` share this rank's node (collective over `world`); 1 without MPI.
+int local_size(MPI_Comm world);
 
 class Comm {
  public:

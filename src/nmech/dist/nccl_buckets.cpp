@@ -76,6 +76,9 @@ void NcclBuckets::reserve(int buckets) {
 
 void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, double /*divisor*/, const std::string& what) {
   Impl::Channel& c = impl_->channels.at(static_cast<size_t>(b));
+  // Called from autograd's thread for this GPU, or the main thread: either way this GPU's
+  // legacy stream is the one meant below.
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
   c.what = what;
   c.skipped = !c.comm->enter(what);
   if (c.skipped) return;
@@ -91,6 +94,7 @@ void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, 
 void NcclBuckets::wait(int b) {
   Impl::Channel& c = impl_->channels.at(static_cast<size_t>(b));
   if (c.skipped) return;
+  check_cuda(cudaSetDevice(device_), "cudaSetDevice");
   ncclComm_t comm = impl_->comm;
   auto done = [&c, comm, this] {
     const cudaError_t q = cudaEventQuery(c.done);

@@ -231,13 +231,21 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   return !out.stopped;
 }
 
-// Buckets of GPU gradients need the NCCL transport; without it only "single" (through host memory) works.
-void check_gpu_reducer(const config::SweepConfig& sc, const std::string& device, const std::string& origin) {
+// Buckets of GPU gradients need the NCCL transport (without it only "single", through host
+// memory, works), and NCCL one GPU per rank of a group: a node with more ranks than GPUs could
+// put two of a group's ranks on one GPU, which NCCL refuses at its first collective.
+void check_gpu_reducer(const config::SweepConfig& sc, const std::string& device, int node_ranks,
+                       const std::string& origin) {
   if (device == "cpu" || sc.ranks_per_run < 2 || sc.reducer == "single") return;
   if (dist::built_backends().find("nccl") == std::string::npos)
     throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer +
                               "\" on GPUs needs the NCCL transport, which this nmech was built without "
                               "(built: " + dist::built_backends() + "); use reducer = \"single\"");
+  if (node_ranks > train::visible_gpus())
+    throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer + "\" over NCCL needs a GPU per rank, and " +
+                              std::to_string(node_ranks) + " ranks share a node that has " +
+                              std::to_string(train::visible_gpus()) +
+                              " GPUs: launch at most one rank per GPU, or use reducer = \"single\"");
 }
 
 struct Summary {
@@ -365,7 +373,7 @@ int run_sweep(const SweepOptions& o) {
   const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
   for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
   const std::string device = train::training_device(plan.runs.front().cfg, dist::local_rank(world), o.config);
-  check_gpu_reducer(sc, device, o.config);
+  check_gpu_reducer(sc, device, dist::local_size(world), o.config);
   nmech::data::Dataset eval_data;  // eval_every is one value for the whole sweep
   if (plan.runs.front().cfg.eval_every > 0) eval_data = train::load_eval_dataset(plan.runs.front().cfg);
   store::Store st = open_or_create(plan, sc, data, world, rank);

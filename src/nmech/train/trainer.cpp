@@ -93,14 +93,17 @@ void use_exact_gpu_kernels() {
 }
 }  // namespace
 
+int visible_gpus() { return static_cast<int>(torch::cuda::device_count()); }
+
 std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin) {
   if (cfg.device == "cpu") return "cpu";
-  const auto gpus = static_cast<int>(torch::cuda::device_count());
-  if (gpus == 0)
-    throw config::ConfigError(origin + ": key 'device': \"cuda\" but " +
-                              (torch::cuda::is_available() ? std::string("no GPU is visible to this process")
-                                                           : std::string("this nmech was built with a LibTorch without "
-                                                                         "CUDA (README: the GPU build)")));
+  const int gpus = visible_gpus();
+#ifdef NMECH_TORCH_CUDA
+  if (gpus == 0) throw config::ConfigError(origin + ": key 'device': \"cuda\" but no GPU is visible to this process");
+#else
+  throw config::ConfigError(origin + ": key 'device': \"cuda\" but this nmech was built with a LibTorch without "
+                            "CUDA (README: the GPU build)");
+#endif
   return "cuda:" + std::to_string(local_rank % gpus);
 }
 
@@ -220,7 +223,10 @@ HostBatch assemble(Trainer::State& s, std::int64_t k) {
 
 double Trainer::step(std::int64_t k, bool trace) {
   State& s = *s_;
-  const HostBatch h = s.next && s.next->step == k ? std::move(*s.next) : assemble(s, k);
+  if (s.next && s.next->step != k)  // its batch is drawn: training another step would skip it
+    throw std::logic_error("trainer: step " + std::to_string(k) + " after step " + std::to_string(s.next->step) +
+                           "'s batch was made");
+  const HostBatch h = s.next ? std::move(*s.next) : assemble(s, k);
   s.next.reset();
   const int rank = s.reducer ? s.reducer->rank() : 0, size = s.reducer ? s.reducer->size() : 1;
   // Dropout masks from a generator seeded by (seed, step, rank): every rank of a group draws its

@@ -52,6 +52,9 @@ data::Dataset load_eval_dataset(const config::RunConfig& cfg);
 // The checks load_dataset makes, for another config on the same data (the runs of a sweep).
 void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin);
 
+// GPUs this process sees (0 with a LibTorch without CUDA).
+int visible_gpus();
+
 // Where a run trains: "cpu", or "cuda:<local_rank modulo the GPUs visible>" for device = "cuda"
 // (local_rank: dist::local_rank, the rank's index on its node). A ConfigError naming `origin` and
 // key 'device' where no GPU is visible or this LibTorch was built without CUDA.
