@@ -65,7 +65,7 @@ int cmd_run(const RunArgs& a) {
   auto data = train::load_dataset(cfg, a.config);
   const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? train::load_eval_dataset(cfg) : nmech::data::Dataset{};
   train::Trainer trainer(cfg, data, device);
-  trainer.set_eval_data(&eval_data);
+  trainer.set_eval_data(cfg.eval_every > 0 ? &eval_data : nullptr);  // as a sweep does
   const store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
                                    {"git_commit", std::string(util::git_commit())},
                                    {"created_utc", util::utc_now_text()},

@@ -71,6 +71,7 @@ def test_overlapped_buckets_train_to_the_bits_of_one_all_reduce(tmp: Path, ranks
         prov = json.loads([x for x in run["provenance"][()] if x][0].decode())
     dp = prov["data_parallel"]
     assert (dp["group_size"], dp["reducer"], dp["bucket_mb"], dp["first_bucket_mb"]) == (ranks, "overlap", 0.004, 0.001)
+    assert (dp["backend"], prov["device"]) == ("mpi", "cpu")
     assert dp["batch"] == 24 and dp["per_rank_batch"] == [24 // ranks, -(-24 // ranks)]
     if ranks == 3:
         assert max_relative_difference(tmp / "overlap.h5", tmp / "single.h5") <= 1e-12

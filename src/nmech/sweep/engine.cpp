@@ -131,12 +131,13 @@ ProgressMode progress_mode(const std::string& m, int world_size) {
 }
 
 // How a group sums gradients, for the start line ("" for groups of one rank).
-std::string reducer_words(const config::SweepConfig& sc, int ranks) {
+std::string reducer_words(const dist::ReducerSettings& r, int ranks) {
   if (ranks < 2) return "";
-  if (sc.reducer == "single") return " (gradients: one all-reduce after backward)";
+  if (r.kind == "single") return " (gradients: one all-reduce after backward)";
   char buf[160];
-  std::snprintf(buf, sizeof buf, " (gradients: MPI buckets of %g MiB, first %g MiB, %s)", sc.bucket_mb,
-                sc.first_bucket_mb, sc.reducer == "overlap" ? "overlapping backward" : "after backward");
+  std::snprintf(buf, sizeof buf, " (gradients: %s buckets of %g MiB, first %g MiB, %s)",
+                r.backend == "nccl" ? "NCCL" : "MPI", r.bucket_mb, r.first_bucket_mb,
+                r.kind == "overlap" ? "overlapping backward" : "after backward");
   return buf;
 }
 
@@ -147,8 +148,7 @@ struct Group {
   dist::Watchdog& watchdog;
   std::unique_ptr<dist::Reducer> reducer;
   int index = 0, world_size = 1;
-  std::string reducer_kind;  // the sweep's reducer settings, for provenance
-  double bucket_mb = 0, first_bucket_mb = 0;
+  dist::ReducerSettings reducer_settings;  // what `reducer` was made with, for provenance
   const data::Dataset* eval_data = nullptr;  // the validation split, when runs evaluate
   std::string device = "cpu";                // where this rank trains (train::training_device)
   bool leader() const { return comm.rank() == 0; }
@@ -195,8 +195,10 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
     if (!g.leader()) return;
     if (first) {
       first = false;
+      const dist::ReducerSettings& rs = g.reducer_settings;
       Attempt a{static_cast<std::int64_t>(st.provenance(run.name).size()), k, g.world_size, g.index,
-                g.comm.world_ranks(), g.hosts(), g.reducer_kind, g.bucket_mb, g.first_bucket_mb, run.cfg.batch_size};
+                g.comm.world_ranks(), g.hosts(), g.device, rs.kind, rs.backend, rs.bucket_mb, rs.first_bucket_mb,
+                run.cfg.batch_size};
       st.write_provenance(run.name, std::min<std::size_t>(a.attempt, store::kProvenanceSlots - 1),
                           provenance_json(a));
       log.start(run.name, label, k, run.cfg.steps);
@@ -290,16 +292,14 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
     // GPU gradients are summed by NCCL on the GPU the rank trains on ("single" stages through host).
     const bool gpu = device != "cpu";
     const int gpu_index = gpu ? std::stoi(device.substr(device.find(':') + 1)) : -1;
-    g.reducer = dist::make_reducer(group_c, {sc.reducer, gpu ? "nccl" : "mpi", sc.first_bucket_mb, sc.bucket_mb, gpu_index});
-    g.reducer_kind = sc.reducer;
-    g.bucket_mb = sc.bucket_mb;
-    g.first_bucket_mb = sc.first_bucket_mb;
+    g.reducer_settings = {sc.reducer, gpu ? "nccl" : "mpi", sc.first_bucket_mb, sc.bucket_mb, gpu_index};
+    g.reducer = dist::make_reducer(group_c, g.reducer_settings);
   }
   ProgressLog log(progress_mode(o.progress, size), o.progress_every_s);
   if (rank == 0)
     log.note("sweep " + o.config + ": " + std::to_string(plan.runs.size()) + " runs (" +
              std::to_string(plan.runs.size() - todo.size()) + " already finished), " +
-             plural(size / r, "group") + " of " + plural(r, "rank") + reducer_words(sc, r) + ", store " +
+             plural(size / r, "group") + " of " + plural(r, "rank") + reducer_words(g.reducer_settings, r) + ", store " +
              plan.store_path);
   world_c.barrier("sweep_start");  // the checkpoint directory exists for everyone
 

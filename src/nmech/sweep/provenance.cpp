@@ -66,11 +66,13 @@ std::string provenance_json(const Attempt& a) {
   j["group"] = a.group;
   j["world_ranks"] = a.world_ranks;
   j["hosts"] = a.hosts;
+  j["device"] = a.device;
   j["pid"] = static_cast<std::int64_t>(getpid());
   if (a.world_ranks.size() > 1) {  // what ECOSYSTEM.md §3 asks a data-parallel run to record
     const auto n = static_cast<std::int64_t>(a.world_ranks.size());
     j["data_parallel"] = {{"group_size", n},
                           {"reducer", a.reducer},
+                          {"backend", a.backend},
                           {"bucket_mb", a.bucket_mb},
                           {"first_bucket_mb", a.first_bucket_mb},
                           {"batch", a.batch},

@@ -13,8 +13,10 @@ struct Attempt {
   std::int64_t world_size = 1, group = 0;
   std::vector<int> world_ranks;   // the group's ranks
   std::vector<std::string> hosts; // their hosts
+  std::string device = "cpu";     // where each rank trains: "cpu" or "cuda:<index>" (the leader's)
   // Data parallelism (recorded when the group has more than one rank).
   std::string reducer;            // "overlap", "buckets" or "single"
+  std::string backend;            // the bucket transport: "mpi" or "nccl"
   double bucket_mb = 0, first_bucket_mb = 0;
   std::int64_t batch = 0;         // global batch per step
 };
