@@ -51,6 +51,7 @@ void expect_same(const RunConfig& a, const RunConfig& b) {
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(a.dtype, b.dtype);
   EXPECT_EQ(a.threads, b.threads);
+  EXPECT_EQ(a.device, b.device);
   EXPECT_EQ(a.record_every, b.record_every);
 }
 
