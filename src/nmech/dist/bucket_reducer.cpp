@@ -65,6 +65,9 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
 
 void BucketReducer::prepare(double divisor) {
   divisor_ = divisor;
+  // A tensor on the buckets' device: ATen's CUDA division by a plain number multiplies by its
+  // float reciprocal instead. Made once a step, not per bucket (on a GPU it is a copy).
+  if (!backend_->divides() && !flat_.empty()) divisor_t_ = at::scalar_tensor(divisor, flat_.front().options());
   for (auto& p : params_) p.mutable_grad() = at::Tensor();  // autograd then hands us fresh tensors
   for (size_t b = 0; b < plan_.buckets.size(); ++b) pending_[b] = static_cast<int>(plan_.buckets[b].slots.size());
   std::fill(arrived_.begin(), arrived_.end(), 0);
@@ -121,10 +124,7 @@ void BucketReducer::finish(std::vector<double>& scalars) {
     const auto t0 = std::chrono::steady_clock::now();
     backend_->wait(b);
     wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // Sum then scale, in the parameter dtype. The divisor is a tensor on the bucket's device:
-    // ATen's CUDA division by a plain number multiplies by its float reciprocal instead.
-    at::Tensor& f = flat_[static_cast<size_t>(b)];
-    if (!backend_->divides()) f.div_(at::scalar_tensor(divisor_, f.options()));
+    if (!backend_->divides()) flat_[static_cast<size_t>(b)].div_(divisor_t_);  // sum then scale, in the parameter dtype
   }
   for (size_t i = 0; i < params_.size(); ++i)
     params_[i].mutable_grad() = slot(static_cast<int>(i)).view(params_[i].sizes());

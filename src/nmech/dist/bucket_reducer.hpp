@@ -64,6 +64,7 @@ class BucketReducer : public Reducer {
   int next_ = 0;                      // the next bucket to start
   int started_in_backward_ = 0;
   double divisor_ = 1.0;
+  at::Tensor divisor_t_;  // the same on the buckets' device, for a division the transport leaves
   bool armed_ = false;
   double wait_s_ = 0;
 };

@@ -243,10 +243,10 @@ void check_gpu_reducer(const config::SweepConfig& sc, const std::string& device,
     throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer +
                               "\" on GPUs needs the NCCL transport, which this nmech was built without "
                               "(built: " + dist::built_backends() + "); use reducer = \"single\"");
-  if (node_ranks > train::visible_gpus())
+  const int gpus = train::visible_gpus();
+  if (node_ranks > gpus)
     throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer + "\" over NCCL needs a GPU per rank, and " +
-                              std::to_string(node_ranks) + " ranks share a node that has " +
-                              std::to_string(train::visible_gpus()) +
+                              std::to_string(node_ranks) + " ranks share a node that has " + std::to_string(gpus) +
                               " GPUs: launch at most one rank per GPU, or use reducer = \"single\"");
 }
 

@@ -9,20 +9,13 @@ namespace nmech::trace {
 
 namespace {
 
-// The order of the quantities in a queued result (a mask's bits, lowest first).
-constexpr unsigned kOrder[] = {kSum, kAbs, kSq, kYSq, kDSq, kXY, kYSum};
-
-std::vector<double>& member(Sums& s, unsigned bit) {
-  switch (bit) {
-    case kSum: return s.x;
-    case kAbs: return s.ax;
-    case kSq: return s.xx;
-    case kYSq: return s.yy;
-    case kDSq: return s.dd;
-    case kXY: return s.xy;
-    default: return s.y;
-  }
-}
+// The quantities in the order a queued result holds them (a mask's bits, lowest first).
+struct Quantity {
+  unsigned bit;
+  std::vector<double> Sums::*sum;
+};
+constexpr Quantity kOrder[] = {{kSum, &Sums::x},   {kAbs, &Sums::ax}, {kSq, &Sums::xx}, {kYSq, &Sums::yy},
+                               {kDSq, &Sums::dd},  {kXY, &Sums::xy},  {kYSum, &Sums::y}};
 
 }  // namespace
 
@@ -37,42 +30,39 @@ void DeviceSums::accumulate(const symmetry::Slice& sl, const at::Tensor& x, cons
   const std::vector<std::int64_t> shape{sl.outer, sl.n, sl.inner};
   const at::Tensor xd = x.detach().reshape(shape).to(at::kDouble);
   const at::Tensor yd = ry ? y.detach().reshape(shape).to(at::kDouble) : at::Tensor();
-  auto per_set = [](const at::Tensor& t) { return t.sum(at::IntArrayRef{0, 2}); };
-  std::vector<at::Tensor> q;
-  for (unsigned bit : kOrder) {
-    if ((want & bit) == 0) continue;
+  auto terms = [&](unsigned bit) -> at::Tensor {
     switch (bit) {
-      case kSum: q.push_back(per_set(xd)); break;
-      case kAbs: q.push_back(per_set(xd.abs())); break;
-      case kSq: q.push_back(per_set(xd * xd)); break;
-      case kYSq: q.push_back(per_set(yd * yd)); break;
+      case kSum: return xd;
+      case kAbs: return xd.abs();
+      case kSq: return xd * xd;
+      case kYSq: return yd * yd;
       case kDSq: {
         // d = g + λθ in the parameter dtype, by the operation the optimizer forms it with
         const at::Tensor d = y.detach().add(x.detach(), lambda).reshape(shape).to(at::kDouble);
-        q.push_back(per_set(d * d));
-        break;
+        return d * d;
       }
-      case kXY: q.push_back(per_set(xd * yd)); break;
-      default: q.push_back(per_set(yd)); break;
+      case kXY: return xd * yd;
+      default: return yd;
     }
-  }
-  results_.push_back(at::stack(q));
-  queued_.push_back({&s, sl.first_set, sl.n, want});
+  };
+  std::vector<at::Tensor> q;
+  for (const Quantity& k : kOrder)
+    if ((want & k.bit) != 0) q.push_back(terms(k.bit).sum(at::IntArrayRef{0, 2}));  // per set
+  queued_.push_back({at::stack(q), &s, sl.first_set, sl.n, want});
 }
 
 void DeviceSums::flush() {
   if (queued_.empty()) return;
   std::vector<at::Tensor> flat;
-  for (const auto& r : results_) flat.push_back(r.reshape({-1}));
+  for (const auto& qd : queued_) flat.push_back(qd.result.reshape({-1}));
   const at::Tensor host = at::cat(flat).to(at::kCPU).contiguous();
   const double* v = host.data_ptr<double>();
   for (const auto& qd : queued_)
-    for (unsigned bit : kOrder) {
-      if ((qd.want & bit) == 0) continue;
-      std::vector<double>& dst = member(*qd.sums, bit);
+    for (const Quantity& k : kOrder) {
+      if ((qd.want & k.bit) == 0) continue;
+      std::vector<double>& dst = (*qd.sums).*k.sum;
       for (std::int64_t j = 0; j < qd.n; ++j) dst[static_cast<std::size_t>(qd.first_set + j)] += *v++;
     }
-  results_.clear();
   queued_.clear();
 }
 

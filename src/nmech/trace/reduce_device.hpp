@@ -24,11 +24,11 @@ class DeviceSums {
 
  private:
   struct Queued {
+    at::Tensor result;  // [quantities, n], double, on the device
     Sums* sums;
     std::int64_t first_set, n;
     unsigned want;
   };
-  std::vector<at::Tensor> results_;  // per queued slice: [quantities, n], double, on the device
   std::vector<Queued> queued_;
 };
 

@@ -238,6 +238,10 @@ double Trainer::step(std::int64_t k, bool trace) {
   // Clears the gradients and arms the bucket hooks; sums will be divided by the global batch.
   if (group) s.reducer->prepare(static_cast<double>(h.global));
   else s.sgd->zero_grad();
+  // The next batch is made while the GPU works through what this step queued (GPU runs only).
+  auto make_next = [&] {
+    if (s.prefetch && k + 1 < s.cfg.steps) s.next = assemble(s, k + 1);
+  };
   double loss_v = 0, correct = 0;
   if (h.hi > h.lo) {
     const data::Batch batch = to_device(h.batch, s.device);
@@ -247,13 +251,11 @@ double Trainer::step(std::int64_t k, bool trace) {
     // size); the reducer sums over the group and divides by the global batch (reducer.hpp).
     if (group) loss = loss * static_cast<double>(h.hi - h.lo);
     loss.backward();
-    // backward has queued its kernels and the GPU works through them: the host makes the next
-    // batch meanwhile, instead of after the loss has been waited for.
-    if (s.prefetch && k + 1 < s.cfg.steps) s.next = assemble(s, k + 1);
+    make_next();  // before the loss is waited for
     loss_v = loss.item<double>();
     if (trace) correct = logits.argmax(1).eq(batch.labels).sum().item<double>();
-  } else if (s.prefetch && k + 1 < s.cfg.steps) {
-    s.next = assemble(s, k + 1);
+  } else {
+    make_next();
   }
   if (group) {
     std::vector<double> scalars{loss_v, correct};
