@@ -19,8 +19,12 @@ from .summary import OrderGroup, RunResult, format_value  # noqa: E402
 
 DPI = 80
 C_MEAS, C_EXACT, C_PAPER = "#222222", "#1f77b4", "#d62728"
-STATUS_MARK = {"diverged": "D", "running": "R", "pending": "P"}
-STATUS_COLOR = {"done": "#4daf4a", "running": "#ff7f00", "pending": "#999999", "diverged": "#e41a1c"}
+STATUS_MARK = {"diverged": "D", "running": "R", "pending": "P", "failed": "F"}
+STATUS_COLOR = {"done": "#4daf4a", "running": "#ff7f00", "pending": "#999999", "diverged": "#e41a1c",
+                "failed": "#6a3d9a"}
+# The status heatmap colours a cell by its worst run: done first, then the store's status codes
+# in order (the names and codes come from the store's HDF5 enum, reader.read_run_info).
+STATUS_ORDER = ("done", "pending", "running", "diverged", "failed")
 
 
 def _save(fig: plt.Figure, path: str) -> None:
@@ -254,7 +258,7 @@ class HeatCells:
     marks: dict[tuple[int, int], str]  # D diverged, R running, P pending
 
 
-STATUS_CODE = {"done": 0, "running": 1, "pending": 2, "diverged": 3}
+STATUS_CODE = {name: i for i, name in enumerate(STATUS_ORDER)}
 
 
 def heat_cells(runs: list[RunResult], metric: str, x: str, y: str, xs: list, ys: list,
@@ -269,7 +273,7 @@ def heat_cells(runs: list[RunResult], metric: str, x: str, y: str, xs: list, ys:
         done = [r for r in members if r.info.status == "done"]
         suffix = f" ×{len(members)}" if len(members) > 1 else ""
         if kind == "status":
-            worst = max(members, key=lambda r: STATUS_CODE.get(r.info.status, 0))
+            worst = max(members, key=lambda r: STATUS_CODE.get(r.info.status, len(STATUS_ORDER) - 1))
             out.values[ij] = STATUS_CODE.get(worst.info.status, 0)
             st = worst.info.status
             out.text[ij] = (f"diverged@{worst.info.diverged_at}" if st == "diverged" else st) + suffix
@@ -294,8 +298,8 @@ def _heat_panel(a: plt.Axes, runs: list[RunResult], metric: str, x: str, y: str,
                 norm, cmap: str, kind: str):
     cells = heat_cells(runs, metric, x, y, xs, ys, kind)
     if kind == "status":
-        cm = mcolors.ListedColormap([STATUS_COLOR[s] for s in ("done", "running", "pending", "diverged")])
-        im = a.imshow(np.ma.masked_invalid(cells.values), cmap=cm, norm=mcolors.Normalize(-0.5, 3.5),
+        cm = mcolors.ListedColormap([STATUS_COLOR[s] for s in STATUS_ORDER])
+        im = a.imshow(np.ma.masked_invalid(cells.values), cmap=cm, norm=mcolors.Normalize(-0.5, len(STATUS_ORDER) - 0.5),
                       origin="lower", aspect="auto")
     else:
         im = a.imshow(np.ma.masked_invalid(cells.values), cmap=cmap, norm=norm, origin="lower", aspect="auto")
@@ -391,61 +395,6 @@ def _column(results: list[RunResult], key: str) -> tuple[list[float], list[tuple
 
 # ---------------------------------------------------------------------------------------------
 # grid: predicted against measured
-
-
-def equilibrium_figure(results: list[RunResult], path: str) -> None:
-    """Left: RMS angle_step against angle_eq; right: equilibrium_ratio against the norm drift."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.8))
-    pts = [r for r in results if r.scale is not None and _finite(r.scale.angle_rms)]
-    styles = {"ok": dict(marker="o"), "drifting": dict(marker="^", facecolors="none")}
-    for st, style in styles.items():
-        sel = [r for r in pts if r.scale.status == st]
-        if not sel:
-            continue
-        x = [r.scale.angle_eq for r in sel]
-        y = [r.scale.angle_rms for r in sel]
-        c = [r.scale.fluctuation for r in sel]
-        sc = a.scatter(x, y, c=c, cmap="plasma", vmin=1, vmax=2, s=40, label=st, **_edge(style))
-        b.scatter([r.scale.norm_drift for r in sel], [r.scale.equilibrium_ratio for r in sel], c=c,
-                  cmap="plasma", vmin=1, vmax=2, s=40, label=st, **_edge(style))
-    if pts:
-        lo = min(min(r.scale.angle_eq, r.scale.angle_rms) for r in pts) / 1.3
-        hi = max(max(r.scale.angle_eq, r.scale.angle_rms) for r in pts) * 1.3
-        line = np.array([lo, hi])
-        a.plot(line, line, color="k", lw=1, label="measured = angle_eq")
-        a.fill_between(line, line * 0.95, line * 1.05, color="#999999", alpha=0.3, lw=0, label="±5%")
-        a.set_xscale("log")
-        a.set_yscale("log")
-        for axis in (a.xaxis, a.yaxis):
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axis.set_minor_formatter(NullFormatter())
-            axis.set_major_formatter(ScalarFormatter())
-        fig.colorbar(sc, ax=[a, b], label="fluctuation  mean(F/Q)·mean(Q)/mean(F)")
-        d = np.array([r.scale.norm_drift for r in pts])
-        xs = np.linspace(min(-0.1, d.min() - 0.05), max(0.1, d.max() + 0.05), 2)
-        b.plot(xs, 1 + xs, color="k", lw=1, label="quasi-static drift: 1 + drift")
-        b.axhspan(0.95, 1.05, color="#999999", alpha=0.3, lw=0)
-    else:
-        a.text(0.5, 0.5, "no run reached equilibrium", ha="center", va="center", transform=a.transAxes)
-    skipped = [r for r in results if r.scale is not None and not _finite(r.scale.angle_rms)]
-    a.set_xlabel("angle_eq  √(2ηλ/(1+β))  [rad/step]")
-    a.set_ylabel("RMS angle_step after 5·relax_steps [rad/step]")
-    a.set_title(f"equilibrium angle ({len(pts)} runs; {len(skipped)} without an equilibrium window)",
-                fontsize=9)
-    _legend(a, fontsize=8)
-    b.set_xlabel("norm_drift  2·T_rel·d ln Q/dk over the window")
-    b.set_ylabel("equilibrium_ratio  ηV(1+β)/(2λQ)")
-    b.set_title("norm balance: 1 at equilibrium, 1 + drift while Q drifts slowly", fontsize=9)
-    _legend(b, fontsize=8)
-    _save(fig, path)
-
-
-def _edge(style: dict) -> dict:
-    out = dict(style)
-    if out.get("facecolors") == "none":
-        out.pop("facecolors")
-        out["linewidths"] = 1.5
-    return out
 
 
 def rate_figure(results: list[RunResult], path: str) -> None:

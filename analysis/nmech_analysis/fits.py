@@ -7,7 +7,8 @@
   as worst), so the two agree.
 - translation: the decay factor per step of |S_k| fitted from the measured sums, against
   1 − ηλ (SGD) or |r_+| (momentum); oscillation measured against the underdamped threshold.
-- scale: RMS of angle_step after equilibrium against angle_eq, the equilibrium ratio, the drift.
+- scale: per layer and over live sets, the RMS of angle_step after relaxation against Δ*, the
+  equilibrium ratio, the drift, and a state (EQ_STATES) decided on the angle.
 
 Runs that are not `done` are never fitted (their errors at the last committed row are still
 reported); the fits return NaN with a reason instead.
@@ -27,9 +28,22 @@ from .theory import Optim
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 # |S| below NOISE_FACTOR·u·Σ|θ| is noise (float32: 6e-5 of Σ|θ|).
 NOISE_FACTOR = 1e3
-# Equilibrium: a window whose norm drift biases the ratio by more than this is "drifting".
-DRIFT_LIMIT = 0.05
-
+# Equilibrium (THEORY.md §7), judged per layer on the live sets' RMS angle:
+ANGLE_TOL = 0.05  # |RMS angle/Δ* − 1| within this: at equilibrium
+RELAXED_T_REL = 5  # the window starts at least this many T_rel after the start (plus the first decay)
+# A set is live while its gradient still drives it: ηG/(2λ(1 − β)Q) is ~1 for a set in equilibrium
+# (SGD exactly ηG/((2λ − ηλ²)Q); with momentum and uncorrelated steps V ≈ G/(1 − β²)) and 0 for a
+# dead unit (G ≡ 0) whatever η, λ, β; below LIVE_RATIO the set has collapsed (THEORY.md §7).
+LIVE_RATIO = 0.1
+RUN_LAYERS_AT_EQ = 0.75  # a run is at equilibrium when this share of its judged layers is
+# A layer's symmetry is broken (its BN ε term, say) when the free-running exact prediction misses
+# by more than this in median at the last row. Old errors decay with the recurrence, so in steady
+# state the miss is about the relative shift of Q* that the violation causes: at 1e-2 it moves the
+# angle by ≤ 0.5%, a tenth of ANGLE_TOL; above it the violation, not the theory, sets the angle.
+# (Round-off alone leaves ≤ 1e-4 in float32, THEORY.md §7.)
+EXACT_TOL = 1e-2
+# The states of a layer (and of a run), in the order ties are broken.
+EQ_STATES = ("not_relaxed", "symmetry_broken", "drifting", "off_equilibrium", "at_equilibrium", "collapsed")
 
 @dataclass
 class ErrorSeries:
@@ -77,16 +91,42 @@ class TranslationFit:
 
 
 @dataclass
+class LayerEquilibrium:
+    """One layer's scale sets over the equilibrium window; ratios are medians over live sets."""
+
+    layer: int
+    name: str  # the layer's name (the prefix of its set names)
+    sets: int
+    angle_eq: float  # Δ*
+    relax_steps: float  # T_rel
+    sets_live: int = 0
+    q0_over_qstar: float = math.nan  # median Q_0/Q* (Q* from the second half's mean forcing)
+    relaxed_after: float = math.nan  # first step the window may start at
+    window_start: float = math.nan
+    angle_ratio: float = math.nan  # median over live sets of RMS(angle_step)/Δ*
+    angle_p10: float = math.nan  # its spread over live sets
+    angle_p90: float = math.nan
+    equilibrium_ratio: float = math.nan  # median of c·mean(forcing)/mean(Q) = Q*/Q
+    norm_drift: float = math.nan  # median of 2·T_rel·d ln Q/dk
+    exact_error: float = math.nan  # median exact-prediction error at the last row
+    state: str = "n/a"  # one of EQ_STATES
+
+
+@dataclass
 class ScaleFit:
-    angle_rms: float = math.nan  # median over sets of the RMS angle_step in the window
+    angle_rms: float = math.nan  # angle_ratio·Δ*
     angle_eq: float = math.nan
-    angle_ratio: float = math.nan
-    equilibrium_ratio: float = math.nan  # median over sets of c·mean(forcing)/mean(Q)
-    norm_drift: float = math.nan  # 2·T_rel·d ln Q/dk: the ratio's expected bias from drift
-    fluctuation: float = math.nan  # mean(F/Q)·mean(Q)/mean(F): RMS² ≈ fluctuation·ratio·Δ*²
+    angle_ratio: float = math.nan  # median over judged layers of their live-set medians
+    equilibrium_ratio: float = math.nan  # likewise, of c·mean(forcing)/mean(Q)
+    norm_drift: float = math.nan  # likewise, of 2·T_rel·d ln Q/dk
     relax_steps: float = math.nan
-    window_start: float = math.nan  # first step of the averaging window
-    status: str = "n/a"  # ok | drifting | too_short | no_weight_decay | unsupported | skipped
+    window_start: float = math.nan  # first step of the earliest layer window
+    layers_at_equilibrium: int = 0
+    layers_judged: int = 0  # layers with at least one live set, or not relaxed
+    sets_live: int = 0
+    sets_collapsed: int = 0
+    status: str = "n/a"  # run_state of the layers | no_weight_decay | unsupported | skipped
+    layers: list[LayerEquilibrium] = field(default_factory=list)
     # for the figure: per row, median over sets of the angle and its RMS over sets
     step: np.ndarray | None = None
     angle_median: np.ndarray | None = None
@@ -277,22 +317,33 @@ def check_rate(fit: TranslationFit, o: Optim, rate_formula, tolerance: float) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# scale: equilibrium angle and norm
+# scale: equilibrium, judged per layer on the angle over live sets (THEORY.md §6–§7)
 
 
-def equilibrium_window(step: np.ndarray, t_rel: float, min_rows: int = 10) -> tuple[int, str]:
-    """First row of the averaging window [max(5·T_rel, last/2), last], or a reason there is none.
+def equilibrium_window(step: np.ndarray, needed: float, t_rel: float, min_rows: int = 10) -> tuple[int, str]:
+    """First row of the averaging window [max(needed, last/2), last], or "not_relaxed".
 
-    The window must start after 5·T_rel (THEORY.md §7) and span at least T_rel steps.
+    `needed` is the step from which the run may be relaxed (relaxed_after); the window must
+    also span at least T_rel steps and min_rows rows.
     """
     last = float(step[-1])
-    start = max(5 * t_rel, last / 2)
-    if last < 5 * t_rel or last - start < t_rel:
-        return -1, "too_short"
+    start = max(needed, last / 2)
+    if last < needed or last - start < t_rel:
+        return -1, "not_relaxed"
     row = int(np.searchsorted(step, start))
     if step.size - row < min_rows:
-        return -1, "too_short"
+        return -1, "not_relaxed"
     return row, "ok"
+
+
+def relaxed_after(t_rel: float, q0_over_qstar: float) -> float:
+    """Steps after which a set may be at equilibrium: RELAXED_T_REL·T_rel, plus the first decay.
+
+    A set that starts far above its equilibrium norm first loses ln(Q_0/Q*) at the memory rate
+    2ηλ/(1 − β) = 1/(2T_rel) per step (THEORY.md §6), i.e. in 2T_rel·ln(Q_0/Q*) steps.
+    """
+    excess = math.log(q0_over_qstar) if q0_over_qstar > 1 else 0.0
+    return t_rel * (RELAXED_T_REL + 2 * excess)
 
 
 def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -301,49 +352,136 @@ def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (xc @ (y - y.mean(axis=0))) / (xc @ xc)
 
 
+def _median(a: np.ndarray) -> float:
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else math.nan
+
+
+def _live(g_mean: np.ndarray, q_mean: np.ndarray, o: Optim) -> np.ndarray:
+    """Sets whose mean gradient still drives them (LIVE_RATIO)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drive = o.effective_lr * g_mean / (2 * o.weight_decay * (1 - o.momentum) * q_mean)
+    return drive >= LIVE_RATIO
+
+
+def _layer_state(angle_ratio: float, drift: float, exact_err: float) -> str:
+    """The equilibrium state of one relaxed layer from its live-set medians."""
+    if not exact_err <= EXACT_TOL:
+        return "symmetry_broken"
+    if abs(angle_ratio - 1) <= ANGLE_TOL:
+        return "at_equilibrium"
+    # Q drifting at rate d ln Q/dk biases the norm ratio by ~drift and the angle by ~drift/2.
+    return "drifting" if abs(drift) / 2 > ANGLE_TOL else "off_equilibrium"
+
+
+def _window_rows(step_all: np.ndarray, row0: int, last: int, max_rows: int) -> np.ndarray:
+    idx = np.arange(row0, last)
+    if idx.size > max_rows:
+        idx = np.unique(np.linspace(row0, last - 1, max_rows).astype(np.int64))
+    return idx
+
+
+def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -> list[LayerEquilibrium]:
+    """Every layer's equilibrium: window, live sets, medians of angle, norm ratio, drift, state."""
+    t_rel = theory.relax_steps(o)
+    angle_eq = theory.angle_eq(o)
+    c = theory.equilibrium_factor(o)
+    forcing = "velocity_sq" if o.heavy_ball else "grad_sq"
+    last = step_all.size - 1  # angle and forcing are NaN on the final row (no update follows it)
+    layers, names = view.set_layers("scale")
+    q0 = view.matrix("scale", "scale_sq_norm", np.array([0]))[0]
+    q_end = view.matrix("scale", "scale_sq_norm", np.array([last]))[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exact_err = np.abs(view.matrix("scale", "pred_exact", np.array([last]))[0] - q_end) / \
+            np.where(q_end > 0, q_end, 1.0)
+    # Q* of each set from the forcing over the second half of the run, to place the window; sets
+    # that have collapsed by then (Q* ≪ Q) would stretch it without end and are left out.
+    half = _window_rows(step_all, last // 2, last, max_rows) if last > 1 else np.zeros(0, np.int64)
+    if half.size:
+        qstar_half = c * view.matrix("scale", forcing, half).mean(axis=0)
+        q_half = view.matrix("scale", "scale_sq_norm", half).mean(axis=0)
+        live_half = _live(view.matrix("scale", "grad_sq", half).mean(axis=0), q_half, o)
+    else:
+        qstar_half, live_half = np.full(q0.shape, np.nan), np.zeros(q0.shape, bool)
+    out = []
+    for layer in dict.fromkeys(layers.tolist()):
+        cols = np.flatnonzero(layers == layer)
+        res = LayerEquilibrium(layer=int(layer), name=names[cols[0]], sets=int(cols.size), angle_eq=angle_eq,
+                               relax_steps=t_rel)
+        out.append(res)
+        use = cols[live_half[cols]]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            res.q0_over_qstar = _median(q0[use] / qstar_half[use])
+        res.relaxed_after = relaxed_after(t_rel, res.q0_over_qstar)
+        row0, state = equilibrium_window(step_all[:last], res.relaxed_after, t_rel) if last > 1 else (-1, "not_relaxed")
+        if row0 < 0:
+            res.state = state
+            continue
+        idx = _window_rows(step_all, row0, last, max_rows)
+        k = step_all[idx]
+        q = view.matrix("scale", "scale_sq_norm", idx)[:, cols]
+        f = view.matrix("scale", forcing, idx)[:, cols]
+        ang = view.matrix("scale", "angle_step", idx)[:, cols]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = c * f.mean(axis=0) / q.mean(axis=0)
+            drift = 2 * t_rel * _slope(k, np.log(q))
+        live = _live(view.matrix("scale", "grad_sq", idx)[:, cols].mean(axis=0), q.mean(axis=0), o)
+        res.window_start, res.sets_live = float(k[0]), int(np.count_nonzero(live))
+        if not live.any():
+            res.state = "collapsed"
+            continue
+        rms = np.sqrt(np.mean(ang[:, live] ** 2, axis=0)) / angle_eq
+        res.angle_ratio = _median(rms)
+        res.angle_p10, res.angle_p90 = (float(np.quantile(rms, p)) for p in (0.1, 0.9))
+        res.equilibrium_ratio = _median(ratio[live])
+        res.norm_drift = _median(drift[live])
+        res.exact_error = _median(exact_err[cols][live])
+        res.state = _layer_state(res.angle_ratio, res.norm_drift, res.exact_error)
+    return out
+
+
+def run_state(layers: list[LayerEquilibrium]) -> str:
+    """A run is at equilibrium when at least RUN_LAYERS_AT_EQ of its judged layers are; otherwise
+    it takes the most common state of its layers (ties: the first in EQ_STATES)."""
+    judged = [x.state for x in layers if x.state != "collapsed"]
+    if not judged:
+        return "collapsed" if layers else "n/a"
+    if judged.count("at_equilibrium") >= RUN_LAYERS_AT_EQ * len(judged):
+        return "at_equilibrium"
+    others = [s for s in judged if s != "at_equilibrium"]
+    return max(EQ_STATES, key=lambda s: (others.count(s), -EQ_STATES.index(s)))
+
+
 def scale_fit(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -> ScaleFit:
     a = view.info.attrs
     fit = ScaleFit(angle_eq=float(a.get("angle_eq", theory.angle_eq(o))),
                    relax_steps=float(a.get("relax_steps", theory.relax_steps(o))))
-    if o.nesterov or o.decoupled or o.dampening != 0:
+    if o.nesterov or o.decoupled:
         fit.status = "unsupported"
         return fit
     if o.weight_decay <= 0:
         fit.status = "no_weight_decay"
         return fit
-    forcing = "velocity_sq" if o.heavy_ball else "grad_sq"
-    # angle and forcing are NaN on the final row (no update follows it)
-    last = step_all.size - 1 if step_all.size > 1 else step_all.size
-    row0, fit.status = equilibrium_window(step_all[:last], fit.relax_steps)
-    if row0 < 0:
-        return fit
-    idx = np.arange(row0, last)
-    if idx.size > max_rows:
-        idx = np.unique(np.linspace(row0, last - 1, max_rows).astype(np.int64))
-    k = step_all[idx]
-    q = view.matrix("scale", "scale_sq_norm", idx)
-    f = view.matrix("scale", forcing, idx)
-    ang = view.matrix("scale", "angle_step", idx)
-    c = theory.equilibrium_factor(o)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = c * f.mean(axis=0) / q.mean(axis=0)
-        drift = 2 * fit.relax_steps * _slope(k, np.log(q))
-        fluct = (f / q).mean(axis=0) * q.mean(axis=0) / f.mean(axis=0)
-    rms = np.sqrt(np.mean(ang**2, axis=0))
-    fit.window_start = float(k[0])
-    fit.angle_rms = float(np.nanmedian(rms))
-    fit.angle_ratio = fit.angle_rms / fit.angle_eq
-    fit.equilibrium_ratio = float(np.nanmedian(ratio))
-    fit.norm_drift = float(np.nanmedian(drift))
-    fit.fluctuation = float(np.nanmedian(fluct))
-    if abs(fit.norm_drift) > DRIFT_LIMIT:
-        fit.status = "drifting"
+    fit.angle_eq, fit.relax_steps = theory.angle_eq(o), theory.relax_steps(o)
+    fit.layers = scale_layers(view, step_all, o, max_rows)
+    fit.status = run_state(fit.layers)
+    judged = [x for x in fit.layers if math.isfinite(x.angle_ratio)]
+    fit.layers_at_equilibrium = sum(x.state == "at_equilibrium" for x in fit.layers)
+    fit.layers_judged = sum(x.state != "collapsed" for x in fit.layers)
+    fit.sets_live = sum(x.sets_live for x in fit.layers)
+    fit.sets_collapsed = sum(x.sets - x.sets_live for x in fit.layers if math.isfinite(x.window_start))
+    if judged:
+        fit.angle_ratio = float(np.median([x.angle_ratio for x in judged]))
+        fit.angle_rms = fit.angle_ratio * fit.angle_eq
+        fit.equilibrium_ratio = float(np.median([x.equilibrium_ratio for x in judged]))
+        fit.norm_drift = float(np.median([x.norm_drift for x in judged]))
+        fit.window_start = min(x.window_start for x in judged)
     return fit
 
 
 def scale_curves(view: RunView, idx: np.ndarray, step: np.ndarray, o: Optim, fit: ScaleFit) -> None:
     """Per row, the median angle over sets and the median equilibrium ratio (for the figure)."""
-    if o.weight_decay <= 0 or fit.status == "unsupported":
+    if o.weight_decay <= 0 or fit.status in ("unsupported", "skipped"):
         return
     forcing = "velocity_sq" if o.heavy_ball else "grad_sq"
     with np.errstate(divide="ignore", invalid="ignore"):

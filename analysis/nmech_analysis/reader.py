@@ -15,7 +15,6 @@ import h5py
 import numpy as np
 
 FAMILIES = ("translation", "scale", "rescale")
-STATUS_NAMES = {0: "pending", 1: "running", 2: "done", 3: "diverged"}
 
 # Run attributes that are hyperparameters of the grid, in the order tables show them.
 HYPERPARAMETERS = (
@@ -51,7 +50,7 @@ class RunInfo:
     rows_allocated: int
     rows_committed: int
     last_step: int
-    status: str  # pending | running | done | diverged
+    status: str  # a name of the store's status enum: pending | running | done | diverged | failed
     diverged_at: int
     heartbeat_utc: float
     families: tuple[str, ...]
@@ -77,12 +76,13 @@ def _plain(v: Any) -> Any:
 
 
 def _status_name(progress: h5py.Dataset, code: int) -> str:
-    enum = h5py.check_enum_dtype(progress.dtype["status"])
-    if enum:
-        for name, value in enum.items():
-            if value == code:
-                return name
-    return STATUS_NAMES.get(code, f"status{code}")
+    """The status's name from the store's own HDF5 enum (written from store::Status): the one
+    list of statuses, so a status added in C++ is named here without a change."""
+    enum = h5py.check_enum_dtype(progress.dtype["status"]) or {}
+    for name, value in enum.items():
+        if value == code:
+            return name
+    return f"status{code}"
 
 
 def open_store(path: str) -> h5py.File:
@@ -179,6 +179,15 @@ class RunView:
         """A [rows, sets] dataset of a family, committed rows (or rows idx)."""
         d = self._g[family][name]
         return read_rows(d, idx) if idx is not None else np.asarray(d[: self.n], dtype=np.float64)
+
+    def set_layers(self, family: str) -> tuple[np.ndarray, list[str]]:
+        """Per set, the index of its layer, and per set the layer's name (its set name's prefix)."""
+        model = self.info.attrs.get("model")
+        path = f"models/{model}/sets/{family}/layer"
+        names = self.set_names(family)
+        if model is None or path not in self._f:
+            return np.zeros(len(names), dtype=np.int64), [family] * len(names)
+        return np.asarray(self._f[path][:], dtype=np.int64), [n.split(".")[0] for n in names]
 
     def set_names(self, family: str) -> list[str]:
         model = self.info.attrs.get("model")

@@ -20,7 +20,7 @@ from .summary import (DEFAULT_MAX_ROWS, OrderGroup, RunResult, analyse, default_
 FAMILY_METRICS = ("exact_median", "exact_worst", "paper_median", "paper_worst")
 RATIO_METRICS = (
     ("translation_rate_ratio", "translation: fitted / predicted decay exponent ln r_fit / ln r_theory"),
-    ("scale_angle_ratio", "scale: RMS angle_step / angle_eq (after 5·relax_steps)"),
+    ("scale_angle_ratio", "scale: RMS angle_step / angle_eq over live sets after relaxation (median of layers)"),
     ("scale_equilibrium_ratio", "scale: equilibrium_ratio ηV(1+β)/(2λQ) (SGD: ηG/((2λ−ηλ²)Q))"),
 )
 PAGE_COLUMNS = (
@@ -127,9 +127,6 @@ def _grid_figures(results: list[RunResult], groups: list[OrderGroup], out: str, 
     add("whole", "parallel.png", "Every run as one line across every varying hyperparameter and the main "
         "fitted figures.", figures.parallel_coordinates, results,
         [m for m in PARALLEL_METRICS if any(m in r.row for r in results)])
-    add("equilibrium", "equilibrium.png", "Predicted against measured equilibrium (finished runs with an "
-        "equilibrium window). Filled: stationary window; hollow: the norm still drifts. Colour: the "
-        "fluctuation factor.", figures.equilibrium_figure, results)
     add("equilibrium", "rates.png", "Translation: decay exponent fitted from the measured sums against "
         "1 − ηλ (SGD) or |r_+| (momentum).", figures.rate_figure, results)
     add("order", "order.png", "Continuous prediction's error against lr; the slope is its order of "
@@ -244,10 +241,10 @@ def _findings_section(results: list[RunResult], groups: list[OrderGroup]) -> lis
         for r in eq:
             by.setdefault(r.scale.status, []).append(r)
         counts = ", ".join(f"{len(v)} {k}" for k, v in sorted(by.items()))
-        ok = by.get("ok", [])
-        rows.append(("scale: equilibrium windows", counts))
+        ok = by.get("at_equilibrium", [])
+        rows.append(("scale: equilibrium (judged per layer on the angle, live sets)", counts))
         if ok:
-            rows.append(("scale: stationary runs ('ok')",
+            rows.append(("scale: runs at equilibrium",
                          f"RMS angle / angle_eq {_range([r.scale.angle_ratio for r in ok])}; "
                          f"equilibrium_ratio {_range([r.scale.equilibrium_ratio for r in ok])}"))
     for fam in ("translation", "scale", "rescale"):
@@ -354,17 +351,23 @@ def _definitions() -> list[str]:
          "rate_theory = 1 − ηλ (SGD) or |r_+| of r² − (1+β−ηλ)r + β = 0; rate_ratio = ln fit / ln theory."),
         ("translation_oscillation", "measured: yes if most fitted sets change sign at least twice; "
          "undetermined if the predicted period is longer than the sums stay above the noise floor."),
-        ("scale_equilibrium", "window = steps ≥ max(5·relax_steps, last/2); too_short if the run ends "
-         "before 5·relax_steps or the window spans less than relax_steps (then every equilibrium "
-         "figure is NaN); drifting if |norm_drift| > 5%; else ok."),
-        ("scale_angle_rms / angle_ratio", "median over sets of the RMS of angle_step in the window, and "
-         "its ratio to angle_eq = √(2ηλ/(1+β))."),
-        ("scale_equilibrium_ratio", "median over sets of η·mean(V)(1+β)/(2λ·mean(Q)) in the window "
-         "(SGD: η·mean(G)/((2λ−ηλ²)·mean(Q))); 1 at equilibrium."),
-        ("scale_norm_drift", "2·relax_steps·(d ln Q/dk) fitted in the window: the equilibrium_ratio "
-         "expected while Q drifts slowly is 1 + norm_drift."),
-        ("scale_fluctuation", "mean(F/Q)·mean(Q)/mean(F), F the forcing (V or G): per-step "
-         "fluctuations raise the RMS angle above angle_eq by about √fluctuation."),
+        ("scale_equilibrium", "judged per layer on the live sets (equilibrium_ratio ≥ 0.1; the others "
+         "collapsed): not_relaxed if the run ends before 5·relax_steps plus 2·relax_steps·ln(Q_0/Q*) "
+         "(the first decay at the memory rate) or leaves a window shorter than relax_steps; "
+         "symmetry_broken if the free-running pred_exact misses by more than 1e-2 in median (the "
+         "violation, e.g. BN ε, then shifts Q* by more than 1%); at_equilibrium if the median RMS angle is within 5% of angle_eq; else "
+         "drifting if |norm_drift|/2 > 5% (a quasi-static drift explains the miss), else "
+         "off_equilibrium. A run is at_equilibrium when 3/4 of its judged layers are; otherwise it "
+         "takes its layers' most common state. The window is steps ≥ max(relaxed step, last/2)."),
+        ("scale_angle_rms / angle_ratio", "per layer the median over live sets of the RMS of angle_step "
+         "in the window divided by angle_eq = √(2η'λ/(1+β)), η' = η(1 − τ); the run's value is the "
+         "median over its judged layers (angle_rms = angle_ratio·angle_eq)."),
+        ("scale_equilibrium_ratio", "per layer the median over live sets of η·mean(V)(1+β)/(2λ(1−τ)·mean(Q)) "
+         "in the window (SGD: η·mean(G)/((2λ−ηλ²)·mean(Q))) = Q*/Q; 1 at equilibrium."),
+        ("scale_norm_drift", "2·relax_steps·(d ln Q/dk) fitted in the window: a norm drifting this "
+         "fast biases equilibrium_ratio by about norm_drift and the angle by about half of it."),
+        ("scale_layers_at_equilibrium / layers_judged, sets_live / sets_collapsed",
+         "how many layers were judged and found at equilibrium; live and collapsed scale sets."),
         ("<family>_paper_order", "slope of ln(paper median error) against ln(lr) over finished runs that "
          "differ only in lr (and seed)."),
     ]

@@ -110,7 +110,8 @@ def _fit(res: RunResult, view: RunView, idx, step, step_all, reason: str, max_ro
         res.scale = _scale(view, idx, step, step_all, o, reason, max_rows)
         _put(res.row, "scale", res.scale,
              ("angle_rms", "angle_eq", "angle_ratio", "equilibrium_ratio", "norm_drift",
-              "fluctuation", "relax_steps", "window_start", "status"))
+              "relax_steps", "window_start", "layers_at_equilibrium", "layers_judged", "sets_live",
+              "sets_collapsed", "status"))
         res.row["scale_equilibrium"] = res.row.pop("scale_status")
 
 

@@ -28,6 +28,12 @@ class Optim:
     def heavy_ball(self) -> bool:
         return self.momentum > 0
 
+    @property
+    def effective_lr(self) -> float:
+        """η' = η(1 − τ): heavy ball with dampening τ is heavy ball in u = v/(1 − τ) at η'
+        (THEORY.md §5.2b); LibTorch ignores τ without momentum."""
+        return self.lr * (1 - self.dampening) if self.heavy_ball else self.lr
+
 
 def translation_matrix(o: Optim) -> np.ndarray:
     """One step of the translation sum (THEORY.md §4.1) on the state (S_k, m_k), m = Σ_A v.
@@ -70,22 +76,23 @@ def translation_period(o: Optim) -> float:
 
 
 def angle_eq(o: Optim) -> float:
-    """Δ* = √(2ηλ/(1 + β)) (THEORY.md §6)."""
-    return math.sqrt(2 * o.lr * o.weight_decay / (1 + o.momentum))
+    """Δ* = √(2η'λ/(1 + β)) (THEORY.md §6; η' = η(1 − τ), §5.2b)."""
+    return math.sqrt(2 * o.effective_lr * o.weight_decay / (1 + o.momentum))
 
 
 def relax_steps(o: Optim) -> float:
-    """T_rel = (1 − β)/(4ηλ) (THEORY.md §6)."""
-    denom = 4 * o.lr * o.weight_decay
+    """T_rel = (1 − β)/(4η'λ) (THEORY.md §6)."""
+    denom = 4 * o.effective_lr * o.weight_decay
     return (1 - o.momentum) / denom if denom > 0 else math.inf
 
 
 def equilibrium_factor(o: Optim) -> float:
     """c with equilibrium_ratio = c·mean(forcing)/mean(Q).
 
-    Heavy ball: ηV(1 + β)/(2λQ); SGD: ηG/((2λ − ηλ²)Q) (THEORY.md §6, §8).
+    Heavy ball: η'U(1 + β)/(2λQ) with U = V/(1 − τ)², i.e. ηV(1 + β)/(2λ(1 − τ)Q); SGD:
+    ηG/((2λ − ηλ²)Q) (THEORY.md §6, §8).
     """
     eta, lam, beta = o.lr, o.weight_decay, o.momentum
     if o.heavy_ball:
-        return eta * (1 + beta) / (2 * lam)
+        return eta * (1 + beta) / (2 * lam * (1 - o.dampening))
     return eta / (2 * lam - eta * lam * lam)

@@ -133,9 +133,17 @@ def test_fits_on_done_runs_match_their_formulas_and_skip_the_rest(rows):
         assert exponent_error(r, right_rate(eta, lam, beta)) <= TOL_RATE, name
         assert exponent_error(r, 1 - 2 * eta * lam) > TOL_RATE, name  # teeth
         assert _f(r, "scale_angle_eq") == pytest.approx(math.sqrt(2 * eta * lam / (1 + beta)), rel=1e-12)
-        if r["scale_equilibrium"] == "ok":
-            assert abs(_f(r, "scale_angle_rms") / _f(r, "scale_angle_eq") - 1) <= TOL_EQ, name
-    assert any(rows[n]["scale_equilibrium"] == "ok" for n in ("lr0.05-m0", "lr0.05-m0.9"))
+    # β = 0.9 (T_rel 50, 80 T_rel long): every layer's live-set RMS angle is within 1.3% of Δ*, and
+    # its exact prediction within 1.3e-3, on each CPU kernel family tried (AVX-512, OpenBLAS
+    # Haswell, ATEN_CPU_CAPABILITY=default): at equilibrium with margins of 3.7% and 8x.
+    r = rows["lr0.05-m0.9"]
+    eta, lam, beta = float(r["lr"]), float(r["weight_decay"]), float(r["momentum"])
+    assert r["scale_equilibrium"] == "at_equilibrium"
+    assert abs(_f(r, "scale_angle_rms") / math.sqrt(2 * eta * lam / (1 + beta)) - 1) <= TOL_EQ
+    assert abs(_f(r, "scale_angle_rms") / math.sqrt(2 * eta * lam) - 1) > TOL_EQ  # teeth: Δ* without 1 + β
+    # β = 0 (T_rel 500, 8 T_rel long): bn1's affine group starts at Q_0 ≈ 14·Q* and needs ~5,200 steps
+    # to forget it, and fc2's BN ε term moves its exact prediction by 3–4%: never at equilibrium.
+    assert rows["lr0.05-m0"]["scale_equilibrium"] in ("not_relaxed", "symmetry_broken")
     for name in ("lr1e4-m0", "lr1e4-m0.9", STOPPED, PENDING):
         r = rows[name]
         assert r["scale_equilibrium"] == "skipped", name

@@ -200,7 +200,7 @@ TEST_F(Float64Eps12, StoreReadsBackWithTheHdf5CApi) {
   ASSERT_EQ(H5Sget_simple_extent_ndims(sp), 2);
   H5Sget_simple_extent_dims(sp, dims, nullptr);
   EXPECT_EQ(dims[0], 201u);  // steps 0 … 200, record_every 1
-  EXPECT_EQ(dims[1], 528u);  // conv channels of VGG-16 at width 1/8
+  EXPECT_EQ(dims[1], 540u);  // conv channels of VGG-16 at width 1/8 + 12 BN-affine groups
   EXPECT_GT(H5Aexists(d, "units"), 0);
   EXPECT_GT(H5Aexists(d, "description"), 0);
   H5Sclose(sp);
@@ -218,7 +218,7 @@ TEST_F(Float64Eps12, StoreReadsBackWithH5py) {
       "import h5py,sys\n"
       "f=h5py.File(sys.argv[1],'r')\n"
       "r=f['runs'][sys.argv[2]]\n"
-      "assert r['scale/pred_exact'].shape==(201,528), r['scale/pred_exact'].shape\n"
+      "assert r['scale/pred_exact'].shape==(201,540), r['scale/pred_exact'].shape\n"
       "assert r['translation/translation_sum'].shape==(201,65)\n"
       "assert r['rescale/rescale_diff'].shape==(201,656)\n"
       "assert r['step'][200]==200\n"

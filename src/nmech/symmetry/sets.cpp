@@ -71,13 +71,44 @@ void derive_translation(const Wiring& w, FamilySets& fs) {
   }
 }
 
-// Train-mode BatchNorm right after an affine map makes that map's output rows scale-invariant.
+// Is the BatchNorm at layer i's output scaled by α when all of its affine parameters are? Yes when
+// it reaches, through a ReLU and per-channel homogeneous ops (max-pool, dropout), an affine map
+// that is itself followed by BatchNorm (THEORY.md §1d): that map's output scales by α (its bias
+// is removed by the batch mean) and the second BatchNorm undoes it. Not for the last BatchNorm
+// before the classifier, whose next affine map has no BatchNorm.
+bool affine_group_is_scale_set(const Wiring& w, std::size_t bn) {
+  bool through_relu = false;
+  for (std::size_t i = bn + 1; i < w.layers.size(); ++i) {
+    const Layer& l = w.layers[i];
+    switch (l.kind) {
+      case LayerKind::relu: through_relu = true; continue;
+      case LayerKind::maxpool:
+      case LayerKind::dropout: continue;
+      case LayerKind::conv:
+      case LayerKind::linear:
+        return through_relu && i + 1 < w.layers.size() && w.layers[i + 1].kind == LayerKind::batchnorm;
+      default: return false;
+    }
+  }
+  return false;
+}
+
+// Train-mode BatchNorm right after an affine map makes that map's output rows scale-invariant;
+// a BatchNorm whose whole affine group feeds another BatchNorm is one scale set more.
 void derive_scale(const Wiring& w, FamilySets& fs) {
   for (std::size_t i = 0; i + 1 < w.layers.size(); ++i) {
     const Layer& l = w.layers[i];
-    if (!is_affine(l) || w.layers[i + 1].kind != LayerKind::batchnorm) continue;
-    add_rows(fs.in, l, fs.count());
-    add_names(fs, l.name + ".ch", static_cast<std::int64_t>(i), l.out);
+    if (is_affine(l) && w.layers[i + 1].kind == LayerKind::batchnorm) {
+      add_rows(fs.in, l, fs.count());
+      add_names(fs, l.name + ".ch", static_cast<std::int64_t>(i), l.out);
+    } else if (l.kind == LayerKind::batchnorm && affine_group_is_scale_set(w, i)) {
+      const std::int64_t set = fs.count();
+      fs.in.push_back({l.name + ".weight", 1, 1, l.out, set});
+      fs.in.push_back({l.name + ".bias", 1, 1, l.out, set});
+      fs.names.push_back(l.name + ".affine");
+      fs.layer.push_back(static_cast<std::int64_t>(i));
+      fs.index.push_back(-1);
+    }
   }
 }
 

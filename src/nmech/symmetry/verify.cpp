@@ -136,6 +136,8 @@ class Verifier {
   // checks
   void gradient_checks(FamilyWork& fw);
   void epsilon_terms(FamilyWork& fw, trace::Sums& in);
+  void group_epsilon_term(FamilyWork& fw, trace::Sums& in, std::int64_t set,
+                          std::vector<Layer>::const_iterator next_bn);
   void hessian_checks(FamilyWork& fw, const std::vector<Tensor>& g);
   void invariance_checks(FamilyWork& fw);
   // tools
@@ -323,12 +325,19 @@ std::vector<Tensor> Verifier::base_pass(bool create_graph) {
 }
 
 // Expected ⟨g_A, θ_A⟩ of a scale set under BatchNorm ε (THEORY.md §2, derived exactly):
-// E = ε/(σ_c² + ε)·w_c·∂L/∂w_c, for the BatchNorm right after the set's layer.
+// E = ε/(σ_c² + ε)·w_c·∂L/∂w_c, for the BatchNorm right after the set's layer. A BN-affine group
+// (THEORY.md §1d) scales every channel of the next BatchNorm's input: its E is the sum of theirs.
 void Verifier::epsilon_terms(FamilyWork& fw, trace::Sums& in) {
   const auto& layers = net_->wiring().layers;
   for (const auto& [sl, side] : fw.slices) {
     const std::string owner = owner_of(sl->param);
     auto it = std::find_if(layers.begin(), layers.end(), [&](const Layer& l) { return l.name == owner; });
+    if (it != layers.end() && it->kind == LayerKind::batchnorm && sl->n == 1) {
+      group_epsilon_term(fw, in, sl->first_set, std::find_if(it + 1, layers.end(), [](const Layer& l) {
+                           return l.kind == LayerKind::batchnorm;
+                         }));
+      continue;
+    }
     if (it == layers.end() || it + 1 == layers.end() || (it + 1)->kind != LayerKind::batchnorm) continue;
     const BnLayer& b = bn_.at((it + 1)->name);
     const double eps = b.options->eps();
@@ -341,6 +350,24 @@ void Verifier::epsilon_terms(FamilyWork& fw, trace::Sums& in) {
       fw.eps_norm[s] = ratio(std::abs(fw.eps_term[s]), std::sqrt(in.xx[s] * in.yy[s]));
     }
   }
+}
+
+void Verifier::group_epsilon_term(FamilyWork& fw, trace::Sums& in, std::int64_t s,
+                                  std::vector<Layer>::const_iterator next_bn) {
+  if (next_bn == net_->wiring().layers.end()) return;
+  const BnLayer& b = bn_.at(next_bn->name);
+  const double eps = b.options->eps();
+  const Tensor w = b.weight.detach().to(at::kDouble).contiguous();
+  const Tensor gw = g_[index_.at(next_bn->name + ".weight")].to(at::kDouble).contiguous();
+  double term = 0.0, worst_ratio = 0.0;
+  for (std::int64_t j = 0; j < w.numel(); ++j) {
+    const double r = eps / (b.var[j] + eps);
+    term += r * w.data_ptr<double>()[j] * gw.data_ptr<double>()[j];
+    worst_ratio = std::max(worst_ratio, r);
+  }
+  fw.eps_ratio[s] = worst_ratio;
+  fw.eps_term[s] = term;
+  fw.eps_norm[s] = ratio(std::abs(term), std::sqrt(in.xx[s] * in.yy[s]));
 }
 
 // THEORY.md §2 item 2, every set, from per-set reductions of one gradient.
@@ -749,7 +776,10 @@ void swap_activation(Control& c, Break b) {
   Layer& l = c.wiring.layers[r];
   l.kind = b == Break::tanh ? LayerKind::tanh : LayerKind::gelu;
   c.touched = owned_by(c.claimed.rescale, r - 1);
-  c.description = l.name + " is " + to_string(b) + ", not positively homogeneous: the rescale sets through it break";
+  // a BatchNorm before it loses its affine group too (THEORY.md §1d: the path must be homogeneous)
+  for (const auto& name : owned_by(c.claimed.scale, r - 1)) c.touched.push_back(name);
+  c.description = l.name + " is " + to_string(b) + ", not positively homogeneous: the rescale sets through it " +
+                  "(and a BN-affine group before it) break";
 }
 
 void insert_bias(Control& c) {
@@ -762,6 +792,7 @@ void insert_bias(Control& c) {
   c.wiring.layers.insert(c.wiring.layers.begin() + i + 1, extra);
   c.inserted = extra.name;
   c.touched = owned_by(c.claimed.rescale, i);
+  for (const auto& name : owned_by(c.claimed.scale, i)) c.touched.push_back(name);  // its affine group
   c.description = "a learnable per-channel bias after " + bn.name + " (" + extra.name +
                   ", identity weight): scaling " + bn.name + "'s affines no longer scales the unit";
 }

@@ -71,7 +71,7 @@ std::string to_string(DampingRegime r) {
 
 Oscillator Oscillator::make(Family fam, const OptimParams& opt) {
   check(opt);
-  const double eta = opt.lr, beta = opt.momentum;
+  const double eta = opt.effective_lr(), beta = opt.momentum;
   const double stiffness = fam == Family::translation ? 2.0 : 4.0;  // ω_T² vs ω_S²
   Oscillator o;
   o.gamma = (1.0 - beta) / (eta * (1.0 + beta));
@@ -162,7 +162,7 @@ void ContinuousPredictor::advance(const Forcing& f) {
 
 // Z(n+1) = e^{aη}(Z(n) + x_n) per root a (§5.3); all multipliers have modulus ≤ 1.
 void ContinuousPredictor::accumulate(const Forcing& f) {
-  const double eta = opt_.lr;
+  const double eta = opt_.effective_lr();
   const std::size_t n = x0_.size();
   if (osc_.regime == DampingRegime::none) {
     const double* g = need(f.grad_sq, "grad_sq");
@@ -170,7 +170,12 @@ void ContinuousPredictor::accumulate(const Forcing& f) {
     for (std::size_t i = 0; i < n; ++i) z0_[i] = decay * z0_[i] + eta * eta * g[i];
     return;
   }
-  const double* v = need(f.velocity_sq, "velocity_sq");
+  const double* vel = need(f.velocity_sq, "velocity_sq");
+  // |u|² = V/(1 − τ)² (§5.2b); exactly V without dampening.
+  const double vscale = opt_.velocity_scale();
+  u_sq_.resize(n);
+  for (std::size_t i = 0; i < n; ++i) u_sq_[i] = vscale * vel[i];
+  const double* v = u_sq_.data();
   const double gamma = osc_.gamma, omega = osc_.omega;
   switch (osc_.regime) {
     case DampingRegime::under: {
@@ -207,7 +212,7 @@ void ContinuousPredictor::accumulate(const Forcing& f) {
 
 // value at step n: h(ηn)X_0 + I_n, h evaluated directly (decaying exponentials only).
 void ContinuousPredictor::refresh() {
-  const double eta = opt_.lr, t = eta * static_cast<double>(n_);
+  const double eta = opt_.effective_lr(), t = eta * static_cast<double>(n_);
   const std::size_t n = x0_.size();
   if (osc_.regime == DampingRegime::none) {
     const double hom = std::exp(-kappa(fam_, opt_, mode_) * t);
@@ -245,20 +250,21 @@ double angle_step(double q_k, double q_next, double u_k, double lr) {
   return 2.0 * std::asin(std::min(1.0, s));
 }
 
+// §6 on η' = η(1 − τ) and |u|² = V/(1 − τ)² (§5.2b): the dampened run is heavy ball in u.
 double angle_eq(const OptimParams& opt) {
-  return std::sqrt(2.0 * opt.lr * opt.weight_decay / (1.0 + opt.momentum));
+  return std::sqrt(2.0 * opt.effective_lr() * opt.weight_decay / (1.0 + opt.momentum));
 }
 
 double relax_steps(const OptimParams& opt) {
   if (opt.weight_decay == 0.0) return kNaN;  // no decay: no equilibrium to relax to
-  return (1.0 - opt.momentum) / (4.0 * opt.lr * opt.weight_decay);
+  return (1.0 - opt.momentum) / (4.0 * opt.effective_lr() * opt.weight_decay);
 }
 
 double equilibrium_ratio(const OptimParams& opt, double forcing, double q) {
   const double eta = opt.lr, lam = opt.weight_decay, beta = opt.momentum;
   if (lam == 0.0) return kNaN;
   if (beta == 0.0) return eta * forcing / ((2.0 * lam - eta * lam * lam) * q);
-  return eta * forcing * (1.0 + beta) / (2.0 * lam * q);
+  return opt.effective_lr() * opt.velocity_scale() * forcing * (1.0 + beta) / (2.0 * lam * q);
 }
 
 // The (S, m) map of ExactTranslation for k ≥ 1 (ν = 1 − τ): S' = cS − ηΣu, m' = βm + νλ_c S.

@@ -26,7 +26,8 @@ struct Oscillator {
 
 // β = 0: pred_{n+1} = e^{−κη} pred_n + η² x_n with x = G (rescale G_in − G_out, translation 0).
 // kappa_mode paper: κ = 2λ (translation λ); modloss: κ = 2λ + ηλ² (translation λ + ηλ²/2).
-// β > 0: the damped oscillator X(ηn) = h(ηn) X_0 + 2η Σ_{k<n} φ(η(n − k)) V_{k+1} (§5.3).
+// β > 0: the damped oscillator X(ηn) = h(ηn) X_0 + 2η Σ_{k<n} φ(η(n − k)) V_{k+1} (§5.3);
+// with dampening τ on η' = η(1 − τ) and V/(1 − τ)² (§5.2b).
 enum class KappaMode { paper, modloss };
 
 class ContinuousPredictor {
@@ -53,13 +54,14 @@ class ContinuousPredictor {
   std::vector<std::complex<double>> zc_;   // underdamped Z_+
   std::vector<double> zp_, zm_, z0_, z1_;  // overdamped Z_+ − Z_−, Z_−; critical Z0, Z1
                                            // (β = 0: z0_ holds the forced part)
+  std::vector<double> u_sq_;               // scratch: the forcing |u|² = V/(1 − τ)² of one step
   long n_ = 0;
 };
 
 // §6: per-step angular update from recorded scalars, U_k = |θ_{k+1} − θ_k|²/η².
 double angle_step(double q_k, double q_next, double u_k, double lr);
-// Δ* = √(2ηλ/(1 + β)); T_rel = (1 − β)/(4ηλ); equilibrium ratio ηV(1 + β)/(2λQ)
-// (SGD: ηG/((2λ − ηλ²)Q)).
+// Δ* = √(2η'λ/(1 + β)); T_rel = (1 − β)/(4η'λ); equilibrium ratio η'U(1 + β)/(2λQ) with
+// U = V/(1 − τ)² (SGD: ηG/((2λ − ηλ²)Q)); η' = η(1 − τ) (§5.2b).
 double angle_eq(const OptimParams& opt);
 double relax_steps(const OptimParams& opt);
 double equilibrium_ratio(const OptimParams& opt, double forcing, double q);

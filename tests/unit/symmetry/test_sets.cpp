@@ -40,7 +40,7 @@ TEST(Sets, Vgg16BnFullWidthMatchesTheoryCounts) {
   auto w = models::make_wiring(spec("vgg16_bn", 1.0, 64));
   auto s = derive_sets(w);
   const std::int64_t f = 512;  // classifier width 512·width
-  EXPECT_EQ(s.scale.count(), 4224);
+  EXPECT_EQ(s.scale.count(), 4224 + 12);  // + the BN-affine groups of bn1..bn12 (THEORY.md §1d)
   EXPECT_EQ(s.rescale.count(), 4224 + f + f);
   EXPECT_EQ(s.translation.count(), f + 1);
   // scale set of conv l channel c has 9·C_in + 1 elements
@@ -84,7 +84,7 @@ TEST(Sets, EveryVggDepthAndMlp) {
     std::int64_t channels = 0;
     for (const auto& l : w.layers)
       if (l.kind == models::LayerKind::conv) channels += l.out;
-    EXPECT_EQ(s.scale.count(), channels) << d;
+    EXPECT_EQ(s.scale.count(), channels + convs - 1) << d;  // + a BN-affine group per BN but the last
     EXPECT_EQ(s.rescale.count(), channels + 2 * 64) << d;
     std::int64_t nconv = 0;
     for (const auto& l : w.layers) nconv += l.kind == models::LayerKind::conv;
@@ -95,7 +95,7 @@ TEST(Sets, EveryVggDepthAndMlp) {
   m.classifier_width = 100;
   m.mlp_depth = 3;
   auto s = derive_sets(models::make_wiring(m));
-  EXPECT_EQ(s.scale.count(), 300);
+  EXPECT_EQ(s.scale.count(), 300 + 2);
   EXPECT_EQ(s.rescale.count(), 300);
   EXPECT_EQ(s.translation.count(), 101);
   m.name = "mlp";
@@ -112,9 +112,37 @@ TEST(Sets, NonHomogeneousActivationBreaksRescaleOnly) {
     if (l.name == "relu3") l.kind = models::LayerKind::tanh;
   auto after = derive_sets(w);
   EXPECT_EQ(after.rescale.count(), before.rescale.count() - 32);  // conv3 has 256/8 channels
-  EXPECT_EQ(after.scale.count(), before.scale.count());
+  // bn3's affine group reaches conv4 through tanh: no longer a scale set (the rows stay)
+  EXPECT_EQ(after.scale.count(), before.scale.count() - 1);
   w.loss = models::Loss::mse;
   EXPECT_EQ(derive_sets(w).translation.count(), 0);
+}
+
+// THEORY.md §1d: all of a BatchNorm's affine parameters form one scale set when they feed, through
+// ReLU and pooling, an affine map followed by BatchNorm; never for the last BatchNorm before the
+// classifier (its next map has no BatchNorm) nor in a model without BatchNorm.
+TEST(Sets, BnAffineGroupIsAScaleSetExceptBeforeTheClassifier) {
+  auto w = models::make_wiring(spec("vgg16_bn", 0.125));
+  auto s = derive_sets(w);
+  std::vector<std::string> groups;
+  for (std::size_t j = 0; j < s.scale.names.size(); ++j)
+    if (s.scale.names[j].find(".affine") != std::string::npos) {
+      groups.push_back(s.scale.names[j]);
+      EXPECT_EQ(w.layers[s.scale.layer[j]].kind, models::LayerKind::batchnorm);
+      EXPECT_EQ(s.scale.sizes()[j], 2 * w.layers[s.scale.layer[j]].out);  // every γ and β
+    }
+  ASSERT_EQ(groups.size(), 12u);
+  EXPECT_EQ(groups.front(), "bn1.affine");
+  EXPECT_EQ(groups.back(), "bn12.affine");  // bn13 feeds fc1, which has no BatchNorm
+  expect_disjoint(s.scale.in);
+  models::ModelSpec m;
+  m.name = "mlp_bn";
+  m.mlp_depth = 2;
+  auto mlp = derive_sets(models::make_wiring(m));
+  EXPECT_EQ(mlp.scale.names.back(), "fc2.ch" + std::to_string(mlp.scale.index.back()));
+  EXPECT_EQ(std::count(mlp.scale.names.begin(), mlp.scale.names.end(), "bn1.affine"), 1);
+  EXPECT_EQ(std::count(mlp.scale.names.begin(), mlp.scale.names.end(), "bn2.affine"), 0);
+  EXPECT_EQ(derive_sets(models::make_wiring(spec("vgg16", 0.125))).scale.count(), 0);
 }
 
 TEST(Sets, UnknownModelThrows) {

@@ -451,6 +451,53 @@ TEST(ContinuousPredictor, ModlossTracksTheExactSgdRecurrence) {
   EXPECT_GE(e_paper, 100 * e_mod);
 }
 
+// §5.2b: with dampening τ the oscillator runs on η' = η(1 − τ) and |u|² = V/(1 − τ)². Against the
+// exact recurrences with τ, its error must stay at the τ = 0 level; the model that ignores τ (the
+// predictor before dampening was modelled) must miss by far more.
+struct DampedErrors {
+  double with_tau, tau0, ignoring_tau;
+};
+
+DampedErrors damped_errors(Family fam, double tau, int steps) {
+  OptimParams o = params(0.1, 1e-3, 0.9), undamped = o;
+  o.dampening = tau;
+  const double vstar = 2 * o.weight_decay / o.lr;  // holds Q near 1
+  const std::vector<double> v = uniform(steps, 0.0, 2 * vstar, 11);
+  auto run = [&](const OptimParams& truth, const OptimParams& model) {
+    ExactQuadratic ex(truth, {1.0});
+    nmech::theory::ExactTranslation ext(truth, {1.0});
+    ContinuousPredictor cont(fam, model, {1.0});
+    double err = 0.0;
+    for (int n = 0; n < steps; ++n) {
+      const Forcing f{nullptr, nullptr, &v[n]};
+      ex.advance(f);
+      ext.advance();
+      cont.advance(f);
+      const double truth_now = fam == Family::translation ? ext.value()[0] : ex.value()[0];
+      if (n >= steps / 2) err = std::max(err, std::abs(cont.value()[0] - truth_now));
+    }
+    return err;
+  };
+  return {run(o, o), run(undamped, undamped), run(o, undamped)};
+}
+
+TEST(ContinuousPredictor, DampeningRunsOnTheEffectiveLearningRate) {
+  for (const Family fam : {Family::translation, Family::scale}) {
+    const DampedErrors e = damped_errors(fam, 0.01, 3000);
+    report(fam == Family::translation ? "translation, tau 0.01" : "scale, tau 0.01", e.with_tau);
+    report("  tau 0", e.tau0);
+    report("  tau ignored", e.ignoring_tau);
+    EXPECT_LE(e.with_tau, 3 * e.tau0 + 1e-12);
+    EXPECT_GE(e.ignoring_tau, 10 * e.with_tau);  // teeth: the undamped model is visibly wrong
+  }
+  // The equilibrium quantities of §6 on η' and V/(1 − τ)².
+  OptimParams o = params(0.1, 5e-4, 0.9);
+  o.dampening = 0.5;
+  EXPECT_NEAR(angle_eq(o), std::sqrt(2 * 0.05 * 5e-4 / 1.9), 1e-15);
+  EXPECT_NEAR(relax_steps(o), 0.1 / (4 * 0.05 * 5e-4), 1e-9);
+  EXPECT_NEAR(equilibrium_ratio(o, 0.3, 0.05 * (0.3 / 0.25) * 1.9 / (2 * 5e-4)), 1.0, 1e-15);
+}
+
 // ---------------------------------------------------------------------------------------------
 // §6 equilibrium quantities
 
