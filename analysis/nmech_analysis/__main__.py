@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             index = build_report(a.stores, a.output, a.x, a.y, a.max_rows, a.jobs)
             print(index)
             return 0
-        results, _ = analyse(a.stores, a.max_rows, a.jobs if a.jobs is not None else default_workers())
+        results = analyse(a.stores, a.max_rows, a.jobs if a.jobs is not None else default_workers())
         print(format_table(results, columns(results) if a.all else None))
         return 0
     except (OSError, StoreFormatError) as e:

@@ -12,10 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import colors as mcolors  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
-from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from .reader import axis_names  # noqa: E402
-from .summary import OrderGroup, RunResult, format_value  # noqa: E402
+from .summary import RunResult, format_value  # noqa: E402
 
 DPI = 80
 C_MEAS, C_EXACT, C_PAPER = "#222222", "#1f77b4", "#d62728"
@@ -421,42 +420,4 @@ def rate_figure(results: list[RunResult], path: str) -> None:
     a.set_title("translation decay per step", fontsize=10)
     _legend(a, fontsize=8)
     fig.subplots_adjust(left=0.14, bottom=0.12)
-    _save(fig, path)
-
-
-SHORT = {"lr": "η", "weight_decay": "λ", "momentum": "β", "batch_size": "B", "steps": "steps",
-         "model_name": "", "dataset": "", "dtype": ""}
-
-
-def _short(label: str) -> str:
-    """'weight_decay=0.01, momentum=0.9' -> 'λ=0.01 β=0.9'."""
-    parts = []
-    for item in label.split(", "):
-        k, _, v = item.partition("=")
-        key = SHORT.get(k, k)
-        parts.append(f"{key}={v}" if key else v)
-    return " ".join(parts)
-
-
-def order_figure(groups: list[OrderGroup], path: str) -> None:
-    """Paper error (median over sets, last row) against lr per family, log–log, with slopes."""
-    fams = [f for f in ("translation", "scale", "rescale") if any(g.family == f for g in groups)]
-    fig, axes = plt.subplots(1, max(1, len(fams)), figsize=(5.2 * max(1, len(fams)), 4.6), squeeze=False)
-    for a, fam in zip(axes[0], fams):
-        lrs = sorted({x for g in groups if g.family == fam for x in g.lr if x > 0})
-        for g in (g for g in groups if g.family == fam):
-            pts = sorted((x, y) for x, y in zip(g.lr, g.error) if x > 0 and _finite(y) and y > 0)
-            if not pts:
-                continue
-            label = f"slope {g.slope:.2f}" if _finite(g.slope) else "one lr"
-            a.loglog([p[0] for p in pts], [p[1] for p in pts], marker="o", lw=1,
-                     label=f"{label}: {_short(g.label)}")
-        a.xaxis.set_minor_formatter(NullFormatter())
-        if lrs:
-            a.set_xticks(lrs, [format_value(x) for x in lrs])
-        a.set_title(f"{fam}: pred_paper error against lr", fontsize=9)
-        a.set_xlabel("lr (η)")
-        a.set_ylabel("median relative error, last row")
-        _legend(a, fontsize=6)
-    fig.subplots_adjust(left=0.07, right=0.98, wspace=0.3, bottom=0.12)
     _save(fig, path)

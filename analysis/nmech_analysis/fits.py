@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import theory
-from .reader import RunView
+from .reader import RunView, row_selection
 from .theory import Optim
 
 # Unit round-off of the run's dtype: noise floor of the measured sums.
@@ -35,6 +35,7 @@ RELAXED_T_REL = 5  # the window starts at least this many T_rel after the start 
 # (SGD exactly ηG/((2λ − ηλ²)Q); with momentum and uncorrelated steps V ≈ G/(1 − β²)) and 0 for a
 # dead unit (G ≡ 0) whatever η, λ, β; below LIVE_RATIO the set has collapsed (THEORY.md §7).
 LIVE_RATIO = 0.1
+COLLAPSED_Q = 1e-3  # a set whose Q is below this share of its layer's 90th percentile has collapsed
 RUN_LAYERS_AT_EQ = 0.75  # a run is at equilibrium when this share of its judged layers is
 # A layer's symmetry is broken (its BN ε term, say) when the free-running exact prediction misses
 # by more than this in median at the last row. Old errors decay with the recurrence, so in steady
@@ -357,11 +358,15 @@ def _median(a: np.ndarray) -> float:
     return float(np.median(a)) if a.size else math.nan
 
 
-def _live(g_mean: np.ndarray, q_mean: np.ndarray, o: Optim) -> np.ndarray:
-    """Sets whose mean gradient still drives them (LIVE_RATIO)."""
+def live_sets(g_mean: np.ndarray, q_mean: np.ndarray, o: Optim) -> np.ndarray:
+    """Sets of one layer whose mean gradient still drives them (LIVE_RATIO) and whose norm has
+    not collapsed below COLLAPSED_Q of the layer's 90th percentile: a dying unit of a BatchNorm
+    layer keeps a gradient of order 1/Q (scale invariance) while its norm decays to nothing."""
     with np.errstate(divide="ignore", invalid="ignore"):
         drive = o.effective_lr * g_mean / (2 * o.weight_decay * (1 - o.momentum) * q_mean)
-    return drive >= LIVE_RATIO
+    finite = q_mean[np.isfinite(q_mean)]
+    big = float(np.quantile(finite, 0.9)) if finite.size else math.nan
+    return (drive >= LIVE_RATIO) & (q_mean >= COLLAPSED_Q * big)
 
 
 def _layer_state(angle_ratio: float, drift: float, exact_err: float) -> str:
@@ -374,11 +379,9 @@ def _layer_state(angle_ratio: float, drift: float, exact_err: float) -> str:
     return "drifting" if abs(drift) / 2 > ANGLE_TOL else "off_equilibrium"
 
 
-def _window_rows(step_all: np.ndarray, row0: int, last: int, max_rows: int) -> np.ndarray:
-    idx = np.arange(row0, last)
-    if idx.size > max_rows:
-        idx = np.unique(np.linspace(row0, last - 1, max_rows).astype(np.int64))
-    return idx
+def _window_rows(row0: int, last: int, max_rows: int) -> np.ndarray:
+    """Rows [row0, last) evenly strided (RunView reads a strided slab plus the last row)."""
+    return row_selection(row0, last, max_rows)
 
 
 def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -> list[LayerEquilibrium]:
@@ -396,20 +399,20 @@ def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -
             np.where(q_end > 0, q_end, 1.0)
     # Q* of each set from the forcing over the second half of the run, to place the window; sets
     # that have collapsed by then (Q* ≪ Q) would stretch it without end and are left out.
-    half = _window_rows(step_all, last // 2, last, max_rows) if last > 1 else np.zeros(0, np.int64)
+    half = _window_rows(last // 2, last, max_rows) if last > 1 else np.zeros(0, np.int64)
     if half.size:
         qstar_half = c * view.matrix("scale", forcing, half).mean(axis=0)
         q_half = view.matrix("scale", "scale_sq_norm", half).mean(axis=0)
-        live_half = _live(view.matrix("scale", "grad_sq", half).mean(axis=0), q_half, o)
+        g_half = view.matrix("scale", "grad_sq", half).mean(axis=0)
     else:
-        qstar_half, live_half = np.full(q0.shape, np.nan), np.zeros(q0.shape, bool)
+        qstar_half = q_half = g_half = np.full(q0.shape, np.nan)
     out = []
     for layer in dict.fromkeys(layers.tolist()):
         cols = np.flatnonzero(layers == layer)
         res = LayerEquilibrium(layer=int(layer), name=names[cols[0]], sets=int(cols.size), angle_eq=angle_eq,
                                relax_steps=t_rel)
         out.append(res)
-        use = cols[live_half[cols]]
+        use = cols[live_sets(g_half[cols], q_half[cols], o)]
         with np.errstate(divide="ignore", invalid="ignore"):
             res.q0_over_qstar = _median(q0[use] / qstar_half[use])
         res.relaxed_after = relaxed_after(t_rel, res.q0_over_qstar)
@@ -417,7 +420,7 @@ def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -
         if row0 < 0:
             res.state = state
             continue
-        idx = _window_rows(step_all, row0, last, max_rows)
+        idx = _window_rows(row0, last, max_rows)
         k = step_all[idx]
         q = view.matrix("scale", "scale_sq_norm", idx)[:, cols]
         f = view.matrix("scale", forcing, idx)[:, cols]
@@ -425,7 +428,7 @@ def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = c * f.mean(axis=0) / q.mean(axis=0)
             drift = 2 * t_rel * _slope(k, np.log(q))
-        live = _live(view.matrix("scale", "grad_sq", idx)[:, cols].mean(axis=0), q.mean(axis=0), o)
+        live = live_sets(view.matrix("scale", "grad_sq", idx)[:, cols].mean(axis=0), q.mean(axis=0), o)
         res.window_start, res.sets_live = float(k[0]), int(np.count_nonzero(live))
         if not live.any():
             res.state = "collapsed"

@@ -13,8 +13,8 @@ import os
 import re
 from typing import Any, Callable
 
-from . import figures
-from .summary import (DEFAULT_MAX_ROWS, OrderGroup, RunResult, analyse, default_workers, format_value,
+from . import figures, science
+from .summary import (DEFAULT_MAX_ROWS, RunResult, analyse, default_workers, format_value,
                       status_counts, write_csv)
 
 FAMILY_METRICS = ("exact_median", "exact_worst", "paper_median", "paper_worst")
@@ -87,20 +87,21 @@ def build_report(paths: list[str], out_dir: str, x: str = "lr", y: str = "batch_
     """Analyse the stores, write figures, summary.csv and index.html; return the page's path."""
     os.makedirs(out_dir, exist_ok=True)
     workers = workers if workers is not None else default_workers()
-    results, groups = analyse(paths, max_rows, workers)
+    results = analyse(paths, max_rows, workers)
     write_csv(results, os.path.join(out_dir, "summary.csv"))
     jobs: list[Job] = []
-    figs = _grid_figures(results, groups, out_dir, x, y, jobs)
+    figs = _grid_figures(results, out_dir, x, y, jobs)
     run_figs = _run_figures(results, out_dir, jobs)
     run_jobs(jobs, workers)
-    page = _page(paths, results, groups, figs, run_figs, x, y)
+    sci = science.science_figures(results, out_dir, workers)
+    page = _page(paths, results, figs, run_figs, x, y, sci)
     index = os.path.join(out_dir, "index.html")
     with open(index, "w", encoding="utf-8") as fh:
         fh.write(page)
     return index
 
 
-def _grid_figures(results: list[RunResult], groups: list[OrderGroup], out: str, x: str,
+def _grid_figures(results: list[RunResult], out: str, x: str,
                   y: str, jobs: list[Job]) -> list[tuple[str, str, str]]:
     """(section, file, caption) of every grid figure; the drawing is queued on jobs."""
     figs: list[tuple[str, str, str]] = []
@@ -129,8 +130,6 @@ def _grid_figures(results: list[RunResult], groups: list[OrderGroup], out: str, 
         [m for m in PARALLEL_METRICS if any(m in r.row for r in results)])
     add("equilibrium", "rates.png", "Translation: decay exponent fitted from the measured sums against "
         "1 − ηλ (SGD) or |r_+| (momentum).", figures.rate_figure, results)
-    add("order", "order.png", "Continuous prediction's error against lr; the slope is its order of "
-        "accuracy in η at a fixed number of steps.", figures.order_figure, groups)
     return figs
 
 
@@ -154,8 +153,9 @@ def _run_figures(results: list[RunResult], out: str, jobs: list[Job]) -> dict[st
     return files
 
 
-def _page(paths: list[str], results: list[RunResult], groups: list[OrderGroup],
-          figs: list[tuple[str, str, str]], run_figs: dict[str, str], x: str, y: str) -> str:
+def _page(paths: list[str], results: list[RunResult],
+          figs: list[tuple[str, str, str]], run_figs: dict[str, str], x: str, y: str,
+          sci: list[science.ScienceFigure] | None = None) -> str:
     counts = status_counts(results)
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
@@ -166,12 +166,13 @@ def _page(paths: list[str], results: list[RunResult], groups: list[OrderGroup],
         f"{len(results)} runs: " + ", ".join(f"{v} {k}" for k, v in counts.items()) +
         ". Only committed rows are read, so this page can be written while a sweep runs; "
         "unfinished and diverged runs are listed but never fitted.</p>",
-        '<nav><a href="#findings">Findings</a><a href="#summary">Summary</a><a href="#skipped">Diverged and unfinished</a>'
+        '<nav><a href="#findings">Findings</a><a href="#science">The science</a><a href="#summary">Summary</a><a href="#skipped">Diverged and unfinished</a>'
         '<a href="#grid">Grid heatmaps</a><a href="#whole">Whole grid</a>'
-        '<a href="#equilibrium">Equilibrium and rates</a><a href="#order">Order in η</a>'
+        '<a href="#equilibrium">Equilibrium and rates</a>'
         '<a href="#runs">Per run</a><a href="#definitions">Definitions</a></nav>',
     ]
-    parts += _findings_section(results, groups)
+    parts += _findings_section(results)
+    parts += _science_section(sci or [])
     parts += _summary_section(results)
     parts += _skipped_section(results)
     parts.append(f'<h2 id="grid">Where theory holds: the grid ({html.escape(x)} × {html.escape(y)})</h2>')
@@ -183,9 +184,6 @@ def _page(paths: list[str], results: list[RunResult], groups: list[OrderGroup],
     parts += _figs(figs, "whole")
     parts.append('<h2 id="equilibrium">Equilibrium and rates</h2>')
     parts += _figs(figs, "equilibrium")
-    parts.append('<h2 id="order">Order of accuracy in η</h2>')
-    parts += _figs(figs, "order")
-    parts += _order_table(groups)
     parts += _runs_section(results, run_figs)
     parts += _definitions()
     parts.append("</body></html>")
@@ -214,7 +212,7 @@ def _range(values: list[float]) -> str:
     return format_value(lo) if lo == hi else f"{format_value(lo)} … {format_value(hi)}"
 
 
-def _findings_section(results: list[RunResult], groups: list[OrderGroup]) -> list[str]:
+def _findings_section(results: list[RunResult]) -> list[str]:
     """The answer first: how well each prediction holds over the finished runs, and what broke."""
     done = [r for r in results if r.info.status == "done"]
     rows: list[tuple[str, str]] = []
@@ -247,10 +245,6 @@ def _findings_section(results: list[RunResult], groups: list[OrderGroup]) -> lis
             rows.append(("scale: runs at equilibrium",
                          f"RMS angle / angle_eq {_range([r.scale.angle_ratio for r in ok])}; "
                          f"equilibrium_ratio {_range([r.scale.equilibrium_ratio for r in ok])}"))
-    for fam in ("translation", "scale", "rescale"):
-        slopes = [g.slope for g in groups if g.family == fam]
-        if any(math.isfinite(s) for s in slopes):
-            rows.append((f"{fam}: order of pred_paper in η", f"slopes {_range(slopes)}"))
     bad = [r for r in results if r.info.status != "done"]
     if bad:
         rows.append(("not fitted", "; ".join(
@@ -262,6 +256,23 @@ def _findings_section(results: list[RunResult], groups: list[OrderGroup]) -> lis
     out += [f'<tr><td class="name">{html.escape(k)}</td><td class="name">{html.escape(v)}</td></tr>'
             for k, v in rows]
     out.append("</tbody></table>")
+    return out
+
+
+def _science_section(sci: list[science.ScienceFigure]) -> list[str]:
+    """The paper's figures in order, each with its one sentence and a link to its plotted numbers."""
+    out = ['<h2 id="science">The science</h2>',
+           '<p class="note">The paper\'s figures, computed from the stores. Each figure\'s plotted numbers '
+           "are in the CSV beside it (columns: analysis/README.md).</p>"]
+    for f in sci:
+        title = html.escape(f"Figure {f.number}. {f.title}")
+        anchor = f'science-{f.number}'
+        if not f.png:
+            out.append(f'<h3 id="{anchor}">{title}</h3><p class="note">{html.escape(f.sentence)}</p>')
+            continue
+        link = f' <a href="{html.escape(f.csv)}">{html.escape(f.csv)}</a>' if f.csv else ""
+        out.append(f'<h3 id="{anchor}">{title}</h3><figure>{_img(f.png, f.title)}'
+                   f'<figcaption class="note">{html.escape(f.sentence)}{link}</figcaption></figure>')
     return out
 
 
@@ -292,17 +303,6 @@ def _skipped_section(results: list[RunResult]) -> list[str]:
                    f"</span> <code>{html.escape(r.info.key)}</code> ({html.escape(where)}): "
                    f"{html.escape(r.row.get('fit_note', ''))}</li>")
     out.append("</ul>")
-    return out
-
-
-def _order_table(groups: list[OrderGroup]) -> list[str]:
-    out = ["<table><thead><tr><th>family</th><th>runs differing only in lr</th><th>lr values</th>"
-           "<th>slope of ln error vs ln lr</th></tr></thead><tbody>"]
-    for g in groups:
-        lrs = ", ".join(format_value(v) for v in sorted(set(g.lr)))
-        out.append(f'<tr><td class="name">{g.family}</td><td class="name">{html.escape(g.label)}</td>'
-                   f"<td>{html.escape(lrs)}</td><td>{html.escape(format_value(g.slope))}</td></tr>")
-    out.append("</tbody></table>")
     return out
 
 
@@ -368,8 +368,6 @@ def _definitions() -> list[str]:
          "fast biases equilibrium_ratio by about norm_drift and the angle by about half of it."),
         ("scale_layers_at_equilibrium / layers_judged, sets_live / sets_collapsed",
          "how many layers were judged and found at equilibrium; live and collapsed scale sets."),
-        ("<family>_paper_order", "slope of ln(paper median error) against ln(lr) over finished runs that "
-         "differ only in lr (and seed)."),
     ]
     out = ['<h2 id="definitions">Definitions</h2>', "<dl>"]
     for term, text in items:

@@ -11,12 +11,10 @@ from typing import Any
 import numpy as np
 
 from . import fits, theory
-from .reader import (HYPERPARAMETERS, RunInfo, RunView, axis_names, iter_runs, list_runs, open_store,
+from .reader import (HYPERPARAMETERS, RunInfo, RunView, iter_runs, list_runs, open_store,
                      row_selection)
 
 DEFAULT_MAX_ROWS = 500
-# Runs that differ only in these form one group for the order of accuracy in lr.
-_NOT_GROUPING = {"lr", "seed"}
 
 
 @dataclass
@@ -29,17 +27,6 @@ class RunResult:
     step: np.ndarray | None = None  # rows read for the curves
     loss: np.ndarray | None = None
     accuracy: np.ndarray | None = None
-
-
-@dataclass
-class OrderGroup:
-    """Runs that differ only in lr (and seed): their paper error against lr, and its slope."""
-
-    family: str
-    label: str
-    lr: list[float]
-    error: list[float]
-    slope: float
 
 
 def skip_reason(info: RunInfo) -> str:
@@ -140,48 +127,13 @@ def _put(row: dict, prefix: str, obj: Any, names: tuple[str, ...]) -> None:
         row[f"{prefix}_{k}"] = getattr(obj, k)
 
 
-def group_key(row: dict[str, Any], axes: list[str]) -> tuple:
-    """Every grid axis of a run except lr and seed."""
-    return tuple((k, row.get(k)) for k in axes if k not in _NOT_GROUPING)
-
-
-def order_of_accuracy(results: list[RunResult]) -> list[OrderGroup]:
-    """Log–log slope of each family's paper error (median over sets, last row) against lr.
-
-    Runs are grouped by every other hyperparameter; only finished runs count. The slope is
-    written into each run's row as <family>_paper_order (NaN with fewer than two distinct lr).
-    """
-    groups: list[OrderGroup] = []
-    axes = axis_names([r.info for r in results])
-    for fam in ("translation", "scale", "rescale"):
-        by_key: dict[tuple, list[RunResult]] = {}
-        for r in results:
-            if f"{fam}_paper_median" in r.row:
-                by_key.setdefault(group_key(r.row, axes), []).append(r)
-        for key, members in by_key.items():
-            done = [r for r in members if r.info.status == "done"]
-            lr = [float(r.row.get("lr", math.nan)) for r in done]
-            err = [float(r.row[f"{fam}_paper_median"]) for r in done]
-            slope = fits.loglog_slope(lr, err)
-            for r in members:
-                r.row[f"{fam}_paper_order"] = slope if r.info.status == "done" else math.nan
-            label = ", ".join(f"{k}={v}" for k, v in key if _varies(results, k))
-            groups.append(OrderGroup(fam, label or "all runs", lr, err, slope))
-    return groups
-
-
-def _varies(results: list[RunResult], key: str) -> bool:
-    return len({str(r.row.get(key)) for r in results}) > 1
-
-
 def _analyse_info(job: tuple[RunInfo, int]) -> RunResult:
     info, max_rows = job
     with open_store(info.path) as f:
         return analyse_run(RunView(info, f), max_rows)
 
 
-def analyse(paths: list[str], max_rows: int = DEFAULT_MAX_ROWS,
-            workers: int = 1) -> tuple[list[RunResult], list[OrderGroup]]:
+def analyse(paths: list[str], max_rows: int = DEFAULT_MAX_ROWS, workers: int = 1) -> list[RunResult]:
     """Every run of the stores, fitted; runs are analysed in spawned processes when workers > 1."""
     infos = list_runs(paths)
     if workers > 1 and len(infos) >= 4:
@@ -189,8 +141,7 @@ def analyse(paths: list[str], max_rows: int = DEFAULT_MAX_ROWS,
             results = pool.map(_analyse_info, [(i, max_rows) for i in infos], chunksize=1)
     else:
         results = [analyse_run(view, max_rows) for view in iter_runs(infos)]
-    groups = order_of_accuracy(results)
-    return results, groups
+    return results
 
 
 def default_workers() -> int:

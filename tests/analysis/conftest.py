@@ -60,7 +60,10 @@ def _command(out: Path, settings: dict[str, str]) -> list[str]:
 
 
 def make_stores(jobs: dict[str, dict[str, str]], folder: Path) -> dict[str, Made]:
-    """Run nmech for every job, two at a time; fail on a non-zero exit."""
+    """Run nmech for every job, two at a time; fail on a non-zero exit.
+
+    Each process gets its own Open MPI session directory: two singletons started together race on
+    the shared one ("mkdir /tmp/ompi.<host>.<uid>: File exists", then MPI_Init fails)."""
     made: dict[str, Made] = {}
     names = list(jobs)
     width = max(1, min(2, os.cpu_count() or 1))
@@ -68,8 +71,11 @@ def make_stores(jobs: dict[str, dict[str, str]], folder: Path) -> dict[str, Made
         procs = []
         for name in names[i:i + width]:
             out = folder / f"{name}.h5"
+            session = folder / f"ompi-{name}"
+            session.mkdir(exist_ok=True)
+            env = {**os.environ, "OMPI_MCA_orte_tmpdir_base": str(session)}
             procs.append((name, out, subprocess.Popen(_command(out, jobs[name]), stdout=subprocess.PIPE,
-                                                      stderr=subprocess.STDOUT, text=True)))
+                                                      stderr=subprocess.STDOUT, text=True, env=env)))
         for name, out, p in procs:
             stdout, _ = p.communicate(timeout=300)
             if p.returncode != 0:
@@ -136,3 +142,36 @@ def report_dir(all_paths: list[str], tmp_path_factory: pytest.TempPathFactory) -
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     return out
+
+
+# Stores for the science figures (tests/analysis/test_science.py): runs that differ only in lr,
+# compared at one t = ηk = SCIENCE_T (steps = t/η, a row every step): SGD, batch 32, LibTorch's
+# init (unit-scale norms, so that η∫G dt stays small against Q up to t: the linear regime in η),
+# BN ε = 1e-12 (the scale symmetry holds to float32 round-off even as weight decay shrinks the
+# norms, THEORY.md §2):
+# - cons_lr*: λ = 0 (conservation, THEORY.md §3);
+# - order_lr*: λ = 0.2 (ηλ = 0.005 … 0.04: the modified flow's O(η²) error stays above float noise).
+SCIENCE_LR = (0.025, 0.05, 0.1, 0.2)
+SCIENCE_T = 5.0
+SCIENCE_WD = 0.2
+
+
+def science_jobs() -> dict[str, dict[str, str]]:
+    jobs = {}
+    for lr in SCIENCE_LR:
+        base = {"lr": str(lr), "batch_size": "32", "momentum": "0", "steps": str(round(SCIENCE_T / lr)),
+                "init": '"torch"', "bn_eps": "1e-12"}
+        jobs[f"cons_lr{lr}"] = {**base, "weight_decay": "0"}
+        jobs[f"order_lr{lr}"] = {**base, "weight_decay": str(SCIENCE_WD)}
+    return jobs
+
+
+@pytest.fixture(scope="session")
+def science_stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Made]:
+    return make_stores(science_jobs(), tmp_path_factory.mktemp("science_stores"))
+
+
+@pytest.fixture(scope="session")
+def science_paths(stores: dict[str, Made], science_stores: dict[str, Made]) -> list[str]:
+    """Every store: the grid, the oscillating, diverged and unfinished runs, and the science runs."""
+    return [str(m.path) for m in stores.values()] + [str(m.path) for m in science_stores.values()]

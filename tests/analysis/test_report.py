@@ -64,8 +64,7 @@ def test_report_writes_every_figure(report_dir, all_paths):
         for m in ("exact_median", "exact_worst", "paper_median", "paper_worst"):
             assert f"heatmap_{fam}_{m}.png" in names
     for name in ("heatmap_status.png", "heatmap_translation_rate_ratio.png", "heatmap_scale_angle_ratio.png",
-                 "heatmap_scale_equilibrium_ratio.png", "parallel.png", "equilibrium.png", "rates.png",
-                 "order.png"):
+                 "heatmap_scale_equilibrium_ratio.png", "parallel.png", "rates.png"):
         assert name in names
     assert sum(1 for n in names if n.startswith("run_")) == len(all_paths)  # every run has committed rows
     for n in names:
@@ -83,7 +82,7 @@ def test_page_marks_diverged_and_unfinished(report_dir):
 def test_heatmap_cells_letter_runs_that_are_not_fitted(all_paths):
     from nmech_analysis import figures
     from nmech_analysis.summary import analyse
-    results, _ = analyse(all_paths)
+    results = analyse(all_paths)
     xs = figures._sort_values({r.row["lr"] for r in results})
     ys = figures._sort_values({r.row["batch_size"] for r in results})
     marks: dict[str, str] = {}

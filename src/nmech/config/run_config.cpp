@@ -150,6 +150,7 @@ const Field kFields[] = {
     {"decoupled_weight_decay", &RunConfig::decoupled_weight_decay, nullptr},
     {"batch_size", &RunConfig::batch_size, [](const RunConfig& c) { return at_least(c.batch_size, 1); }},
     {"steps", &RunConfig::steps, [](const RunConfig& c) { return at_least(c.steps, 1); }},
+    {"time", &RunConfig::time, [](const RunConfig& c) { return non_negative(c.time); }},
     {"seed", &RunConfig::seed, nullptr},
     {"dtype", &RunConfig::dtype,
      [](const RunConfig& c) { return one_of(c.dtype, {"float32", "float64"}, "dtype"); }},
@@ -451,7 +452,13 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& orig
   apply_file(b, parse_toml(toml_text, origin), origin);
   for (const std::string& o : overrides) apply_override(b, o);
   check_cross_keys(b);
-  return b.cfg();
+  RunConfig cfg = b.cfg();
+  resolve_time(cfg);
+  return cfg;
+}
+
+void resolve_time(RunConfig& cfg) {
+  if (cfg.time > 0) cfg.steps = std::max<std::int64_t>(1, std::llround(cfg.time / cfg.lr));
 }
 
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides) {

@@ -44,6 +44,9 @@ struct RunConfig {
   // training
   std::int64_t batch_size = 128;
   std::int64_t steps = 200;
+  // Training time t = ηk (THEORY.md §0); > 0 sets steps = round(time/lr) for each run, so runs
+  // that differ in lr are compared at equal t (resolve_time).
+  double time = 0.0;
   std::uint64_t seed = 0;
   std::string dtype = "float32";  // float32 | float64
   std::int64_t threads = 1;
@@ -67,6 +70,9 @@ DatasetShape dataset_shape(const std::string& dataset);
 // allowed) applied on top, each validated like a file key. Throws ConfigError.
 RunConfig load_run_config(const std::string& path, const std::vector<std::string>& overrides = {});
 // Same from TOML text; `origin` names the source in errors (a path, or "<demo>").
+// steps = max(1, round(time/lr)) when time > 0; after every key is in (files, --set, sweep axes).
+void resolve_time(RunConfig& cfg);
+
 RunConfig parse_run_config(const std::string& toml_text, const std::string& origin,
                            const std::vector<std::string>& overrides = {});
 // Canonical TOML of a resolved config (every key, sorted): stored in the run record and hashed.

@@ -557,6 +557,7 @@ std::vector<RunSpec> expand(const SweepConfig& s) {
                 RunConfig c = s.base;
                 c.model = model, c.lr = lr, c.batch_size = b, c.weight_decay = wd, c.momentum = m, c.dampening = d;
                 c.seed = seed;
+                resolve_time(c);
                 check_point(s, c);
                 runs.push_back({c, ""});
               }

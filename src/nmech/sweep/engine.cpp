@@ -87,7 +87,7 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
       sets.emplace(key, symmetry::derive_sets(models::make_wiring(config::model_spec(r.cfg, data.channels, data.classes))));
       tables.emplace(key, trace::set_tables(sets.at(key)));
     }
-    layouts.push_back(trace::run_layout(r.cfg, sets.at(key), r.name));
+    layouts.push_back(trace::run_layout(r.cfg, sets.at(key), r.name, data.classes));
   }
   const store::Attrs attrs = {{"nmech_version", std::string(util::version())},
                               {"git_commit", std::string(util::git_commit())},

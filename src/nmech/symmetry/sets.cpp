@@ -175,6 +175,21 @@ void derive_rescale(const Wiring& w, FamilySets& fs) {
   }
 }
 
+void derive_sample(const Wiring& w, ParamSample& s) {
+  for (std::size_t i = 0; i < w.layers.size(); ++i) {
+    const Layer& l = w.layers[i];
+    if (!is_affine(l)) continue;
+    const std::int64_t numel = l.out * fan_in(l);
+    for (std::int64_t j = 0; j < kSamplePerWeight && j < numel; ++j) {
+      const std::int64_t e = (2 * j + 1) * numel / (2 * kSamplePerWeight);
+      s.names.push_back(l.name + ".weight[" + std::to_string(e) + "]");
+      s.layer.push_back(static_cast<std::int64_t>(i));
+      s.index.push_back(e);
+      s.param.push_back(l.name + ".weight");
+    }
+  }
+}
+
 }  // namespace
 
 SymmetrySets derive_sets(const Wiring& w) {
@@ -182,6 +197,7 @@ SymmetrySets derive_sets(const Wiring& w) {
   derive_translation(w, s.translation);
   derive_scale(w, s.scale);
   derive_rescale(w, s.rescale);
+  derive_sample(w, s.sample);
   return s;
 }
 

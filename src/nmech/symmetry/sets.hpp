@@ -35,10 +35,23 @@ struct FamilySets {
   std::vector<std::int64_t> sizes() const;
 };
 
+// A few raw parameters of every conv and linear weight, traced as they are: single parameters
+// look chaotic while the sets' quantities are smooth (the paper's Fig. 1). Not a symmetry: no
+// predictions. Fixed elements, evenly spread over the weight: (2j + 1)·numel/(2·kSamplePerWeight).
+constexpr std::int64_t kSamplePerWeight = 4;
+struct ParamSample {
+  std::vector<std::string> names;   // "conv3.weight[17]"
+  std::vector<std::int64_t> layer;  // owning layer index in the wiring
+  std::vector<std::int64_t> index;  // flat index into the parameter
+  std::vector<std::string> param;   // "conv3.weight"
+  std::int64_t count() const { return static_cast<std::int64_t>(names.size()); }
+};
+
 struct SymmetrySets {
   FamilySets translation{Family::translation, {}, {}, {}, {}, {}};
   FamilySets scale{Family::scale, {}, {}, {}, {}, {}};
   FamilySets rescale{Family::rescale, {}, {}, {}, {}, {}};
+  ParamSample sample;  // traced beside the sets (store: sample/value)
   const FamilySets& get(Family f) const;
 };
 

@@ -74,7 +74,7 @@ std::vector<std::string> family_datasets(Family f, const theory::OptimParams& op
   std::vector<std::string> names;
   switch (f) {
     case Family::translation:
-      names = {"translation_sum", "translation_abs_sum", "grad_sum"};
+      names = {"translation_sum", "translation_abs_sum", "grad_sum", "grad_sq"};
       break;
     case Family::scale:
       names = {"scale_sq_norm"};
@@ -118,6 +118,9 @@ std::vector<store::DatasetSpec> run_datasets(const symmetry::SymmetrySets& sets,
       ds.push_back({fam + "/" + name, static_cast<std::uint64_t>(fs.count()), fam, units, desc});
     }
   }
+  if (sets.sample.count() > 0)
+    ds.push_back({"sample/value", static_cast<std::uint64_t>(sets.sample.count()), "sample", "param",
+                  "raw value of a fixed sample of weights, before update k (columns: /models/<model>/sets/sample)"});
   return ds;
 }
 
@@ -128,6 +131,7 @@ std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets) {
     if (fs.count() == 0) continue;
     t.push_back({symmetry::to_string(f), fs.names, fs.layer, fs.index});
   }
+  if (sets.sample.count() > 0) t.push_back({"sample", sets.sample.names, sets.sample.layer, sets.sample.index});
   return t;
 }
 
@@ -139,7 +143,7 @@ std::string model_key(const config::RunConfig& cfg) {
 }
 
 store::RunLayout run_layout(const config::RunConfig& c, const symmetry::SymmetrySets& sets,
-                            const std::string& run_name) {
+                            const std::string& run_name, std::int64_t classes) {
   const theory::OptimParams opt = config::optim_params(c);
   store::RunLayout l;
   l.name = run_name;
@@ -154,7 +158,7 @@ store::RunLayout run_layout(const config::RunConfig& c, const symmetry::Symmetry
              {"seed", static_cast<std::int64_t>(c.seed)}, {"dtype", c.dtype}, {"bn_eps", c.bn_eps},
              {"dropout", c.dropout}, {"init", c.init}, {"threads", c.threads},
              {"augment", std::int64_t{c.augment}}, {"eval_every", c.eval_every},
-             {"angle_eq", theory::angle_eq(opt)}, {"relax_steps", theory::relax_steps(opt)},
+             {"classes", classes}, {"angle_eq", theory::angle_eq(opt)}, {"relax_steps", theory::relax_steps(opt)},
              {"config", config::to_toml(c)}};
   for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale}) {
     const auto osc = theory::Oscillator::make(static_cast<theory::Family>(f), opt);

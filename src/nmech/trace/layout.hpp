@@ -29,8 +29,9 @@ std::vector<store::DatasetSpec> run_datasets(const symmetry::SymmetrySets& sets,
 std::string model_key(const config::RunConfig& cfg);
 // A run's whole layout in the store: datasets, rows and attributes (every hyperparameter, the
 // resolved config, the oscillator constants). sets are the run's model's.
+// classes: the model's output classes (the data's), written as the attribute "classes".
 store::RunLayout run_layout(const config::RunConfig& cfg, const symmetry::SymmetrySets& sets,
-                            const std::string& run_name);
+                            const std::string& run_name, std::int64_t classes);
 
 // The store's set tables of a model.
 std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets);

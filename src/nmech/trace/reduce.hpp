@@ -19,7 +19,7 @@ struct Sums {
 // Which sums a pass needs: a pass computes only those (the tracer's cost is these loops).
 enum Want : unsigned {
   kSum = 1, kAbs = 2, kSq = 4, kYSq = 8, kDSq = 16, kXY = 32, kYSum = 64,
-  kTranslation = kSum | kAbs | kYSum,      // S, L1, Σg
+  kTranslation = kSum | kAbs | kYSum | kYSq,  // S, L1, Σg, G
   kQuadratic = kSq | kYSq | kDSq | kXY,    // Q, G, D, P
   kAfterStep = kSq | kYSq,                 // Q_{k+1}, V_{k+1}
   kUpdate = kSq | kXY,                     // |u|², ⟨u, v⟩

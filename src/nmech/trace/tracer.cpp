@@ -74,6 +74,7 @@ Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<s
   }
   pair_rows_and_columns();
   on_device_ = !params.empty() && !params.front().second.is_cpu();
+  bind_sample(sets.sample);
   for (const auto& ds : run_datasets(sets, opt, eval)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
 }
 
@@ -141,6 +142,30 @@ void Tracer::measure_all_theta(bool with_grad) {
   for (auto& fam : families_) read_theta(*fam, with_grad);
   device_sums_.flush();
   for (auto& fam : families_) publish_theta(*fam, with_grad);
+  read_sample();
+}
+
+// The sample's elements grouped per parameter, as index tensors on the parameter's device.
+void Tracer::bind_sample(const symmetry::ParamSample& sample) {
+  for (std::int64_t j = 0; j < sample.count(); ++j) {
+    auto it = std::find_if(params_.begin(), params_.end(), [&](const auto& p) { return p.first == sample.param[j]; });
+    if (it == params_.end()) throw std::logic_error("parameter sample names unknown parameter " + sample.param[j]);
+    const auto p = static_cast<std::size_t>(it - params_.begin());
+    if (sample_.empty() || sample_.back().first != p) sample_.push_back({p, {}});
+    sample_.back().second.push_back(sample.index[j]);
+  }
+  for (auto& [p, idx] : sample_)
+    sample_index_.push_back(at::tensor(idx, at::kLong).to(params_[p].second.device()));
+}
+
+// One gather and one copy to the host per row, on any device.
+void Tracer::read_sample() {
+  if (sample_.empty()) return;
+  std::vector<at::Tensor> parts;
+  for (std::size_t i = 0; i < sample_.size(); ++i)
+    parts.push_back(params_[sample_[i].first].second.detach().reshape({-1}).index_select(0, sample_index_[i]));
+  const at::Tensor v = at::cat(parts).to(at::kDouble).cpu().contiguous();
+  set("sample/value", std::vector<double>(v.data_ptr<double>(), v.data_ptr<double>() + v.numel()));
 }
 
 void Tracer::read_theta(Tracer::FamilyTrace& fam, bool with_grad) {
@@ -165,7 +190,10 @@ void Tracer::publish_theta(Tracer::FamilyTrace& fam, bool with_grad) {
       fam.measured = fam.pre_in.x;
       set(px + "translation_sum", fam.pre_in.x);
       set(px + "translation_abs_sum", fam.pre_in.ax);
-      if (with_grad) set(px + "grad_sum", fam.pre_in.y);
+      if (with_grad) {
+        set(px + "grad_sum", fam.pre_in.y);
+        set(px + "grad_sq", fam.pre_in.yy);  // |Σg|/√(|A|G) is the normalised constraint (THEORY.md §2)
+      }
       break;
     case Family::scale:
       fam.measured = fam.pre_in.xx;

@@ -80,6 +80,8 @@ class Tracer {
   void reduce_rows_and_columns(const symmetry::Slice& row, Sums& rs, unsigned row_want, const symmetry::Slice& col,
                                Sums& cs, unsigned col_want, const at::Tensor& x, const at::Tensor& y, double lambda);
   void measure_all_theta(bool with_grad);
+  void bind_sample(const symmetry::ParamSample& sample);
+  void read_sample();
   void read_theta(FamilyTrace& fam, bool with_grad);
   void publish_theta(FamilyTrace& fam, bool with_grad);
   void start_predictors(FamilyTrace& fam);
@@ -108,6 +110,10 @@ class Tracer {
   bool non_finite_ = false;
   std::vector<std::pair<std::string, at::Tensor>> params_;
   bool on_device_ = false;  // GPU parameters: ATen reductions queued in device_sums_
+  // the parameter sample: per parameter (index into params_) its flat indices, and those indices
+  // as a tensor on its device
+  std::vector<std::pair<std::size_t, std::vector<std::int64_t>>> sample_;
+  std::vector<at::Tensor> sample_index_;
   DeviceSums device_sums_;
 };
 

@@ -141,7 +141,7 @@ const symmetry::SymmetrySets& Trainer::sets() const { return s_->sets; }
 std::vector<store::SetTable> Trainer::set_tables() const { return trace::set_tables(s_->sets); }
 
 store::RunLayout Trainer::layout(const std::string& run_name) const {
-  return trace::run_layout(s_->cfg, s_->sets, run_name);
+  return trace::run_layout(s_->cfg, s_->sets, run_name, s_->wiring.classes);
 }
 
 void Trainer::set_eval_data(const data::Dataset* eval_data) { s_->eval_data = eval_data; }

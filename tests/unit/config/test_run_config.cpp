@@ -48,6 +48,7 @@ void expect_same(const RunConfig& a, const RunConfig& b) {
   EXPECT_EQ(a.decoupled_weight_decay, b.decoupled_weight_decay);
   EXPECT_EQ(a.batch_size, b.batch_size);
   EXPECT_EQ(a.steps, b.steps);
+  EXPECT_EQ(a.time, b.time);
   EXPECT_EQ(a.seed, b.seed);
   EXPECT_EQ(a.dtype, b.dtype);
   EXPECT_EQ(a.threads, b.threads);
@@ -171,6 +172,16 @@ TEST(RunConfig, BoundaryValuesAreAccepted) {
   EXPECT_EQ(parse("seed = 9223372036854775807").seed, 9223372036854775807ull);
 }
 
+// time = t sets steps = round(t/lr) after every key is in, --set included.
+TEST(RunConfig, TimeSetsStepsFromTheLearningRate) {
+  EXPECT_EQ(parse("lr = 0.025\ntime = 10\n").steps, 400);
+  EXPECT_EQ(parse("lr = 0.3\ntime = 10\nsteps = 7\n").steps, 33);  // round(33.3)
+  EXPECT_EQ(parse("lr = 0.1\ntime = 0.01\n").steps, 1);             // at least one step
+  EXPECT_EQ(parse("lr = 0.1\nsteps = 7\n").steps, 7);               // time 0: steps as given
+  EXPECT_EQ(parse_run_config("lr = 0.1\ntime = 10\n", "cfg.toml", {"lr=0.05"}).steps, 200);
+  EXPECT_NE(error_of("time = -1\n").find("time"), std::string::npos);
+}
+
 TEST(RunConfig, DemoFileIsTheDefaultRun) {
   RunConfig c = load_run_config(std::string(NMECH_SOURCE_DIR) + "/configs/demo.toml");
   expect_defaults(c);  // the demo documents every key at its default
@@ -213,7 +224,7 @@ TEST(RunConfigErrors, UnknownKeyFarFromAllListsThem) {
   const std::string known =
       "augment, batch_size, bn_eps, classifier_width, dampening, data_dir, dataset, decoupled_weight_decay, "
       "device, dropout, dtype, eval_every, init, input_size, lr, mlp_depth, model, momentum, name, nesterov, "
-      "record_every, seed, steps, threads, weight_decay, width";
+      "record_every, seed, steps, threads, time, weight_decay, width";
   EXPECT_EQ(error_of("steps = 3\nlearning_rate = 0.1\n"),
             "cfg.toml:2: key 'learning_rate': unknown key (known keys: " + known + ")");
   // one letter is never "close" to a two-letter key
@@ -487,6 +498,7 @@ TEST(RunConfigToml, DefaultsInCanonicalForm) {
             "seed = 0\n"
             "steps = 200\n"
             "threads = 1\n"
+            "time = 0.0\n"
             "weight_decay = 5e-04\n"
             "width = 0.125\n");
 }
@@ -528,7 +540,7 @@ TEST(RunConfigToml, KeysAreSortedAndComplete) {
   for (std::size_t at = 0; at < text.size(); at = text.find('\n', at) + 1) {
     keys.push_back(text.substr(at, text.find(" = ", at) - at));
   }
-  EXPECT_EQ(keys.size(), 26u);
+  EXPECT_EQ(keys.size(), 27u);
   EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
 }
 

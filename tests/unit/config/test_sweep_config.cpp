@@ -72,10 +72,18 @@ TEST(SweepConfig, DemoSweepFile) {
   EXPECT_EQ(s.base.model, "vgg16_bn");
   EXPECT_EQ(s.base.width, 0.125);
   EXPECT_EQ(s.base.dataset, "fashion-mnist");
-  EXPECT_EQ(s.base.steps, 200);
-  EXPECT_EQ(s.weight_decay, (std::vector<double>{5e-4}));
+  EXPECT_EQ(s.base.steps, 800);
+  EXPECT_EQ(s.base.init, "torch");
+  EXPECT_EQ(s.weight_decay, (std::vector<double>{1e-2}));
   auto runs = expand(s);
-  EXPECT_EQ(names(runs), (std::vector<std::string>{"lr0.05-m0", "lr0.05-m0.9", "lr0.1-m0", "lr0.1-m0.9"}));
+  EXPECT_EQ(names(runs), (std::vector<std::string>{"lr0.05-b128", "lr0.1-b128", "lr0.05-b64", "lr0.1-b64"}));
+}
+
+// Runs that differ in lr end at the same t = ηk when the sweep sets time.
+TEST(SweepConfig, TimeGivesEachLearningRateItsSteps) {
+  auto runs = expand(parse("lr = [0.025, 0.05, 0.1]\ntime = 10\nsteps = 3\n"));
+  ASSERT_EQ(runs.size(), 3u);
+  for (const auto& r : runs) EXPECT_EQ(r.cfg.steps * r.cfg.lr, 10.0) << r.name;
 }
 
 TEST(SweepConfig, MissingFile) {
@@ -382,7 +390,8 @@ TEST(SweepHash, CanonicalTextParsesBackToTheSameSweep) {
   SweepConfig a = load_sweep_config(kSource + "/configs/sweep-demo.toml");
   const std::string text = to_toml(a);
   EXPECT_NE(text.find("lr = [0.05, 0.1]\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("momentum = [0.0, 0.9]\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("batch_size = [64, 128]\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("momentum = [0.9]\n"), std::string::npos) << text;
   EXPECT_NE(text.find("seeds = [0]\n"), std::string::npos) << text;
   EXPECT_NE(text.find("ranks_per_run = 1\n"), std::string::npos) << text;
   EXPECT_EQ(text.find("\nseed = "), std::string::npos) << text;

@@ -41,7 +41,7 @@ TEST(Plan, RunsRowsAndGroups) {
   for (const auto& r : p.runs) {
     EXPECT_EQ(r.cfg.steps, 20);
     EXPECT_EQ(r.rows, 20u / 1 + 1);  // steps / record_every + 1: steps 0 … 20
-    EXPECT_EQ(r.datasets, 33u);
+    EXPECT_EQ(r.datasets, 35u);
   }
   EXPECT_EQ(p.runs[0].name, "lr0.05-m0");
   EXPECT_EQ(p.runs[3].name, "lr0.1-m0.9");
@@ -59,20 +59,22 @@ TEST(Plan, RowsFollowRecordEvery) {
 // The bytes of one run, counted from the store's documented layout (docs/STORE.md, "Datasets per
 // family") rather than from trace::run_datasets. The test sweep's model is an MLP with BatchNorm,
 // 1024 → 32 → 32 → 10: softmax translation sets are fc3's 32 weight columns and its bias (33);
-// each BatchNorm'd unit is a scale set (its fc row and bias: 2 × 32) and each BatchNorm → ReLU
-// unit a rescale set (2 × 32).
+// each BatchNorm'd unit is a scale set (its fc row and bias: 2 × 32), and so is bn1's affine group
+// (bn2 is the last BatchNorm before the classifier: no group), each BatchNorm → ReLU unit a
+// rescale set (2 × 32); the parameter sample holds 4 weights of each of the 3 Linear layers.
 TEST(Plan, BytesOfOneRunMatchTheStoreLayout) {
   Plan p = plan(test_sweep(), 4);
-  const std::uint64_t T = 33, S = 64, R = 64;
+  const std::uint64_t T = 33, S = 65, R = 64, sample = 12;
   EXPECT_EQ(p.model.translation, 33);
-  EXPECT_EQ(p.model.scale, 64);
+  EXPECT_EQ(p.model.scale, 65);
   EXPECT_EQ(p.model.rescale, 64);
   // with momentum: forcings grad_sq, step_sq, theta_dot_grad, velocity_sq; no pred_modloss
-  const std::uint64_t translation = 3 + 3;      // sum, abs_sum, grad_sum; pred_exact, _aux, _paper
+  const std::uint64_t translation = 4 + 3;      // sum, abs_sum, grad_sum, grad_sq; pred_exact, _aux, _paper
   const std::uint64_t scale = 1 + 4 + 1 + 3;    // sq_norm; forcings; angle_step; predictions
   const std::uint64_t rescale = 3 + 2 * 4 + 3;  // diff, sq_norm_in/out; forcings in/out; predictions
-  const std::uint64_t per_row = 4 + translation * T + scale * S + rescale * R;  // + step, time, loss, accuracy
-  const std::uint64_t datasets = 4 + translation + scale + rescale;
+  // + step, time, loss, accuracy; + sample/value
+  const std::uint64_t per_row = 4 + translation * T + scale * S + rescale * R + sample;
+  const std::uint64_t datasets = 4 + translation + scale + rescale + 1;
   const PlannedRun& r = p.runs[1];
   ASSERT_EQ(r.name, "lr0.05-m0.9");
   EXPECT_EQ(r.values_per_row, per_row);
@@ -81,7 +83,7 @@ TEST(Plan, BytesOfOneRunMatchTheStoreLayout) {
   // without momentum: velocity_sq goes, pred_modloss comes
   const PlannedRun& r0 = p.runs[0];
   ASSERT_EQ(r0.name, "lr0.05-m0");
-  EXPECT_EQ(r0.values_per_row, 4 + (translation + 1) * T + scale * S + (rescale - 2 + 1) * R);
+  EXPECT_EQ(r0.values_per_row, 4 + (translation + 1) * T + scale * S + (rescale - 2 + 1) * R + sample);
 }
 
 TEST(Plan, TotalIsSharedPlusRuns) {
@@ -99,7 +101,7 @@ TEST(Plan, DemoSweep) {
   EXPECT_EQ(p.groups, 2);
   EXPECT_EQ(p.model.model, "vgg16_bn");
   EXPECT_GT(p.model.scale, 0);
-  for (const auto& r : p.runs) EXPECT_EQ(r.rows, 201u);
+  for (const auto& r : p.runs) EXPECT_EQ(r.rows, 801u);
   EXPECT_EQ(p.store_path, "sweep-demo.h5");
   EXPECT_EQ(p.config_sha256, config::sweep_hash(s));
 }
