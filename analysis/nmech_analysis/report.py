@@ -42,6 +42,7 @@ table { border-collapse: collapse; font-size: 12px; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; position: sticky; top: 0; }
 td.name { text-align: left; font-family: monospace; }
+table.findings td.name { white-space: normal; max-width: 60em; }
 tr.diverged td { background: #fde0e0; } tr.running td, tr.pending td { background: #fff1dc; }
 .status-done { color: #2e7d32; font-weight: bold; } .status-diverged { color: #b22222; font-weight: bold; }
 .status-running, .status-pending { color: #e65100; font-weight: bold; }
@@ -252,7 +253,7 @@ def _findings_section(results: list[RunResult]) -> list[str]:
                                                                                              "weight_decay",
                                                                                              "momentum")
                                                   if k in r.row) for r in bad)))
-    out = ['<h2 id="findings">Findings</h2>', "<table><tbody>"]
+    out = ['<h2 id="findings">Findings</h2>', '<table class="findings"><tbody>']
     out += [f'<tr><td class="name">{html.escape(k)}</td><td class="name">{html.escape(v)}</td></tr>'
             for k, v in rows]
     out.append("</tbody></table>")

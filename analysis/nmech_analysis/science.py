@@ -245,6 +245,11 @@ def learning_curves(results: list[RunResult], out_dir: str) -> Figure:
     for thr in thrs:
         a.axhline(thr, color="k", ls=":", lw=1)
     a.set_yscale("log")
+    if thrs:  # a diverged run's loss (up to 1e30) would flatten every other curve
+        lo = min((float(np.nanmin(r.loss[np.isfinite(r.loss) & (r.loss > 0)])) for r in shown
+                  if np.any(np.isfinite(r.loss) & (r.loss > 0))), default=thrs[0] / 10)
+        a.set_ylim(max(lo / 1.5, 1e-3), 4 * thrs[-1])
+    a.set_xscale("symlog", linthresh=10)  # runs of 25 to thousands of steps on one axis
     a.set_xlabel("step k")
     a.set_ylabel("minibatch training loss")
     a.set_title("learning curves (red dashed: did not learn; dotted: 0.75·ln classes)", fontsize=9)
@@ -647,7 +652,10 @@ def equilibrium_grid(results: list[RunResult], out_dir: str) -> Figure:
     ds = [x[4] for x in pts]
     line = np.array([min(ds) / 1.5, max(ds) * 1.5])
     a.plot(line, line, color="k", lw=1)
+    # the tolerance that decides "at_equilibrium" (fits.ANGLE_TOL), and the ratio it implies
+    a.fill_between(line, line * (1 - fits.ANGLE_TOL), line * (1 + fits.ANGLE_TOL), color="#999999", alpha=0.3, lw=0)
     b.axhline(1.0, color="k", lw=1)
+    b.axhspan((1 - fits.ANGLE_TOL) ** 2, (1 + fits.ANGLE_TOL) ** 2, color="#999999", alpha=0.3, lw=0)
     for ax in (a, b):
         ax.set_xscale("log")
         ax.set_yscale("log")

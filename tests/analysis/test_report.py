@@ -1,9 +1,8 @@
-"""The HTML report: files, marks for runs that are not fitted, a real headless browser, a live store."""
+"""The HTML report: files, marks for runs that are not fitted, a live store (the page in a real
+browser: test_page.py)."""
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 import h5py
 import pytest
 
-from conftest import ARTIFACTS, REPO, _command
+from conftest import REPO, _command
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ENV = {**os.environ, "PYTHONPATH": str(REPO / "analysis")}
@@ -107,70 +106,6 @@ def test_report_with_one_run(stores, tmp_path):
     assert refs.imgs
     for n in refs.imgs:
         png_size(out / n)
-
-
-# ---------------------------------------------------------------------------------------------
-# the page in a real browser
-
-LOAD_CHECK = """<script>
-window.addEventListener('load', function () {
-  var bad = [], ok = 0;
-  for (const im of document.images) {
-    if (im.complete && im.naturalWidth > 0) ok++; else bad.push(im.getAttribute('src'));
-  }
-  document.body.setAttribute('data-loaded', String(ok));
-  document.body.setAttribute('data-broken', bad.join(' '));
-});
-</script>"""
-
-
-def chromium() -> str:
-    exe = shutil.which("chromium")
-    if exe is None:
-        pytest.fail("chromium not found: apt-get install -y chromium (scripts/install-deps.sh)")
-    return exe
-
-
-def run_chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess:
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-
-
-def test_page_in_headless_chromium(report_dir, tmp_path):
-    index = report_dir / "index.html"
-    # 1. screenshot, kept as a test artefact
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "analysis_report.png"
-    shot.unlink(missing_ok=True)
-    r = run_chromium([f"--screenshot={shot}", "--window-size=1400,3000", index.as_uri()], tmp_path / "p1")
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert png_size(shot) == (1400, 3000)
-    assert shot.stat().st_size > 50_000  # a page with figures, not a blank one
-    # 2. the DOM as the browser built it: every image a local, valid PNG; nothing remote
-    r = run_chromium(["--dump-dom", index.as_uri()], tmp_path / "p2")
-    assert r.returncode == 0, r.stderr[-2000:]
-    dom = parse(r.stdout)
-    assert len(dom.imgs) >= 20
-    for src in dom.imgs:
-        assert not re.match(r"^[a-z]+:", src), src  # relative, no scheme
-        f = report_dir / src
-        assert f.is_file() and f.stat().st_size > 0, src
-        png_size(f)
-    for url in dom.urls:
-        assert not url.lower().startswith(("http:", "https:", "//")), url
-    assert not re.search(r"https?://", r.stdout), "the page references a remote resource"
-    # 3. every image actually decodes in the browser: a copy of the page with a load probe
-    probe = report_dir / "_load_check.html"
-    probe.write_text(index.read_text().replace("</body>", LOAD_CHECK + "</body>"))
-    try:
-        r = run_chromium(["--virtual-time-budget=10000", "--dump-dom", probe.as_uri()], tmp_path / "p3")
-    finally:
-        probe.unlink()
-    body = parse(r.stdout).body_attrs
-    assert body.get("data-broken", "missing") == "", body
-    assert int(body["data-loaded"]) == len(dom.imgs)
 
 
 # ---------------------------------------------------------------------------------------------

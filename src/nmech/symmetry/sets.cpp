@@ -181,7 +181,10 @@ void derive_sample(const Wiring& w, ParamSample& s) {
     if (!is_affine(l)) continue;
     const std::int64_t numel = l.out * fan_in(l);
     for (std::int64_t j = 0; j < kSamplePerWeight && j < numel; ++j) {
-      const std::int64_t e = (2 * j + 1) * numel / (2 * kSamplePerWeight);
+      // Knuth's multiplicative hash: evenly spaced flat indices would all fall in one input column
+      // (e.g. an image's zero border pixel), whose weights only decay.
+      const auto e = static_cast<std::int64_t>((static_cast<std::uint64_t>(j) + 1) * 2654435761ull %
+                                               static_cast<std::uint64_t>(numel));
       s.names.push_back(l.name + ".weight[" + std::to_string(e) + "]");
       s.layer.push_back(static_cast<std::int64_t>(i));
       s.index.push_back(e);

@@ -37,7 +37,7 @@ struct FamilySets {
 
 // A few raw parameters of every conv and linear weight, traced as they are: single parameters
 // look chaotic while the sets' quantities are smooth (the paper's Fig. 1). Not a symmetry: no
-// predictions. Fixed elements, evenly spread over the weight: (2j + 1)·numel/(2·kSamplePerWeight).
+// predictions. Fixed elements spread over rows and columns by a multiplicative hash (sets.cpp).
 constexpr std::int64_t kSamplePerWeight = 4;
 struct ParamSample {
   std::vector<std::string> names;   // "conv3.weight[17]"
