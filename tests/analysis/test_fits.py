@@ -164,3 +164,20 @@ def test_fits_skip_diverged_and_unfinished(rows):
         assert r["scale_equilibrium"] == "skipped"
         for k in ("translation_rate_fit", "translation_rate_ratio", "scale_angle_rms", "scale_equilibrium_ratio"):
             assert math.isnan(_f(r, k)), (r["status"], k)
+
+
+def test_dampening_runs_on_the_effective_learning_rate_in_cpp_and_python(tmp_path):
+    """THEORY.md §5.2b: with dampening τ the closed forms run on η' = η(1 − τ). The store's own
+    Δ* and T_rel (written by the C++ side) equal Python's, and both differ from the forms on η."""
+    from conftest import make_stores
+    made = make_stores({"damp": {"lr": "0.1", "momentum": "0.9", "dampening": "0.3", "weight_decay": "0.01",
+                                 "steps": "20"}}, tmp_path)["damp"]
+    from nmech_analysis.reader import list_runs
+    (info,) = list_runs([str(made.path)])
+    o = theory.Optim.from_attrs(info.attrs)
+    assert o.effective_lr == pytest.approx(0.07, rel=1e-15)
+    assert info.attrs["angle_eq"] == pytest.approx(theory.angle_eq(o), rel=1e-14)
+    assert info.attrs["relax_steps"] == pytest.approx(theory.relax_steps(o), rel=1e-14)
+    assert theory.angle_eq(o) == pytest.approx(math.sqrt(2 * 0.07 * 0.01 / 1.9), rel=1e-14)
+    undamped = theory.Optim(0.1, 0.01, 0.9)
+    assert abs(theory.angle_eq(undamped) / theory.angle_eq(o) - 1) > 0.1  # teeth
