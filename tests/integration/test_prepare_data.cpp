@@ -324,7 +324,8 @@ nmech::test::Matrix check_float32_vgg16_bn(const std::string& device) {
   EXPECT_LE(rescale, 1e-4);
   EXPECT_GT(worst_rel(first(q), q, q.v), 1e-3);
   EXPECT_GT(worst_rel(first(rd), rd, rn), 1e-3);
-  EXPECT_EQ(q.cols, 4224u / 16);  // a scale set per channel of VGG-16-BN's 13 convolutions, 1/16 wide
+  // a scale set per channel of VGG-16-BN's 13 convolutions, 1/16 wide, and the affine groups of bn1..bn12
+  EXPECT_EQ(q.cols, 4224u / 16 + 12);
   return q;
 }
 
