@@ -353,7 +353,9 @@ def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (xc @ (y - y.mean(axis=0))) / (xc @ xc)
 
 
-def _median(a: np.ndarray) -> float:
+def median_finite(a: np.ndarray) -> float:
+    """Median of the finite values (NaN if none)."""
+    a = np.asarray(a, dtype=float)
     a = a[np.isfinite(a)]
     return float(np.median(a)) if a.size else math.nan
 
@@ -414,7 +416,7 @@ def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -
         out.append(res)
         use = cols[live_sets(g_half[cols], q_half[cols], o)]
         with np.errstate(divide="ignore", invalid="ignore"):
-            res.q0_over_qstar = _median(q0[use] / qstar_half[use])
+            res.q0_over_qstar = median_finite(q0[use] / qstar_half[use])
         res.relaxed_after = relaxed_after(t_rel, res.q0_over_qstar)
         row0, state = equilibrium_window(step_all[:last], res.relaxed_after, t_rel) if last > 1 else (-1, "not_relaxed")
         if row0 < 0:
@@ -434,11 +436,11 @@ def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -
             res.state = "collapsed"
             continue
         rms = np.sqrt(np.mean(ang[:, live] ** 2, axis=0)) / angle_eq
-        res.angle_ratio = _median(rms)
+        res.angle_ratio = median_finite(rms)
         res.angle_p10, res.angle_p90 = (float(np.quantile(rms, p)) for p in (0.1, 0.9))
-        res.equilibrium_ratio = _median(ratio[live])
-        res.norm_drift = _median(drift[live])
-        res.exact_error = _median(exact_err[cols][live])
+        res.equilibrium_ratio = median_finite(ratio[live])
+        res.norm_drift = median_finite(drift[live])
+        res.exact_error = median_finite(exact_err[cols][live])
         res.state = _layer_state(res.angle_ratio, res.norm_drift, res.exact_error)
     return out
 
@@ -500,10 +502,11 @@ def scale_curves(view: RunView, idx: np.ndarray, step: np.ndarray, o: Optim, fit
 # order of accuracy in η across runs
 
 
-def loglog_slope(lr: list[float], err: list[float]) -> float:
-    """Slope of ln(err) against ln(lr), NaN with fewer than two distinct lr or any err ≤ 0."""
+def loglog_slope(lr: list[float], err: list[float], min_lr: int = 3) -> float:
+    """Least-squares slope of ln(err) against ln(lr) over the positive, finite points; NaN with
+    fewer than min_lr distinct lr (THEORY.md §7: order in η from ≥ 3 values)."""
     pts = [(x, y) for x, y in zip(lr, err) if x > 0 and y > 0 and math.isfinite(y)]
-    if len({x for x, _ in pts}) < 2:
+    if len({x for x, _ in pts}) < min_lr:
         return math.nan
     x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
     return float(np.polyfit(x, y, 1)[0])

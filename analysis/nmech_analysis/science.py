@@ -103,16 +103,9 @@ def _fmt(v: float) -> str:
     return format_value(float(v)) if isinstance(v, (int, float)) else str(v)
 
 
-def _median(a: np.ndarray) -> float:
-    """Median of the finite values (NaN if none)."""
-    a = np.asarray(a, dtype=float)
-    a = a[np.isfinite(a)]
-    return float(np.median(a)) if a.size else math.nan
-
-
 def _row_medians(a: np.ndarray) -> np.ndarray:
     """Per row, the median over sets of the finite values."""
-    return np.array([_median(row) for row in a]) if a.size else np.full(a.shape[0], math.nan)
+    return np.array([fits.median_finite(row) for row in a]) if a.size else np.full(a.shape[0], math.nan)
 
 
 def _norm(x: np.ndarray) -> np.ndarray:
@@ -125,19 +118,6 @@ def _evenly(n: int, k: int) -> np.ndarray:
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
     return np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(np.int64))
-
-
-def _slope(x: list[float], y: list[float]) -> float:
-    """Least-squares slope of ln y against ln x; NaN with fewer than 3 distinct x."""
-    pts = [(a, b) for a, b in zip(x, y) if a > 0 and b > 0 and math.isfinite(b)]
-    if len({a for a, _ in pts}) < 3:
-        return math.nan
-    return float(np.polyfit(np.log([p[0] for p in pts]), np.log([p[1] for p in pts]), 1)[0])
-
-
-def measured_and_norm(view: RunView, family: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The traced quantity (S, Q, R) and its error normaliser (Σ|θ|, Q, Q_in + Q_out)."""
-    return fits.measured_and_norm(view, family, idx)
 
 
 def classes_of(info: RunInfo) -> tuple[float, str]:
@@ -297,10 +277,10 @@ def layer_fans(results: list[RunResult], out_dir: str) -> Figure:
         for fam in fams:
             layers, lnames = view.set_layers(fam)
             snames = view.set_names(fam)
-            meas, norm = measured_and_norm(view, fam, idx)
+            meas, norm = fits.measured_and_norm(view, fam, idx)
             pred = view.matrix(fam, "pred_paper", idx)
             n0 = _norm(norm[0])
-            errs[fam] = _median(np.abs(pred[-1] - meas[-1]) / _norm(norm[-1]))
+            errs[fam] = fits.median_finite(np.abs(pred[-1] - meas[-1]) / _norm(norm[-1]))
             for layer in _layer_choice(layers):
                 cols = np.flatnonzero(layers == layer)
                 cols = cols[_evenly(cols.size, FAN_SETS)]
@@ -411,7 +391,7 @@ def raw_parameters(results: list[RunResult], out_dir: str) -> Figure:
         miss = np.abs(pred[-1] - q[-1]) / np.where(q[-1] > 0, q[-1], 1.0)
     text = (f"Run {run.info.key} ({why}), layer {raw_names[0].split('.')[0]}: {raw.shape[1]} single weights end at "
             f"{', '.join(_fmt(x) for x in moved)} times their start, with no law for any of them, while the "
-            f"layer's {q.shape[1]} drawn scale sets end within {_fmt(_median(miss))} (median) of their "
+            f"layer's {q.shape[1]} drawn scale sets end within {_fmt(fits.median_finite(miss))} (median) of their "
             "continuous prediction.")
     return png, name, text
 
@@ -446,12 +426,12 @@ def _drift(r: RunResult, t: float) -> Drift:
         if "scale" in fams:
             q = view.matrix("scale", "scale_sq_norm", idx)
             rel = np.abs(q - q[0]) / _norm(q[0])
-            d.scale_drift, d.scale_curve = _median(rel[-1]), _row_medians(rel)
+            d.scale_drift, d.scale_curve = fits.median_finite(rel[-1]), _row_medians(rel)
         if "rescale" in fams:
             end = np.array([0, row])
             rd = view.matrix("rescale", "rescale_diff", end)
             n0 = view.matrix("rescale", "sq_norm_in", end[:1]) + view.matrix("rescale", "sq_norm_out", end[:1])
-            d.rescale_drift = _median(np.abs(rd[1] - rd[0]) / _norm(n0[0]))
+            d.rescale_drift = fits.median_finite(np.abs(rd[1] - rd[0]) / _norm(n0[0]))
     return d
 
 
@@ -473,7 +453,8 @@ def conservation(results: list[RunResult], out_dir: str) -> Figure:
     for gi, g in enumerate(groups):
         ds = [_drift(r, g.t) for r in g.runs]
         lr = [d.lr for d in ds]
-        sl_q, sl_r = _slope(lr, [d.scale_drift for d in ds]), _slope(lr, [d.rescale_drift for d in ds])
+        sl_q = fits.loglog_slope(lr, [d.scale_drift for d in ds])
+        sl_r = fits.loglog_slope(lr, [d.rescale_drift for d in ds])
         for d in ds:
             rows.append([g.label, d.run.info.key, d.lr, d.t, d.translation_max_change, d.scale_drift,
                          d.rescale_drift, sl_q, sl_r])
@@ -535,11 +516,11 @@ def order_errors(r: RunResult, t: float) -> dict[str, Any]:
         out["t"] = float(view.series("time", np.array([row]))[0])
         both = np.array([0, row])
         for fam in r.info.families:
-            meas, norm = measured_and_norm(view, fam, both)
+            meas, norm = fits.measured_and_norm(view, fam, both)
             n = _norm(norm[1])
-            e = {"gradient_flow": _median(np.abs(meas[0] * math.exp(-flow_rate(o, fam) * out["t"]) - meas[1]) / n)}
+            e = {"gradient_flow": fits.median_finite(np.abs(meas[0] * math.exp(-flow_rate(o, fam) * out["t"]) - meas[1]) / n)}
             for p in ("paper", "modloss"):
-                e[p] = (_median(np.abs(view.matrix(fam, f"pred_{p}", both)[1] - meas[1]) / n)
+                e[p] = (fits.median_finite(np.abs(view.matrix(fam, f"pred_{p}", both)[1] - meas[1]) / n)
                         if view.has(fam, f"pred_{p}") else math.nan)
             out[fam] = e
     return out
@@ -575,7 +556,7 @@ def order_in_eta(results: list[RunResult], out_dir: str) -> Figure:
                 y = [errs[i][fam][p] for i in have]
                 x = [lr[i] for i in have]
                 keep = [(xi, yi) for xi, yi in zip(x, y) if math.isfinite(yi) and yi > floor]
-                slopes[p] = _slope([k[0] for k in keep], [k[1] for k in keep])
+                slopes[p] = fits.loglog_slope([k[0] for k in keep], [k[1] for k in keep])
                 colour, m = PRED_STYLE[p]
                 if any(math.isfinite(v) and v > 0 for v in y):
                     lab = f"{p}: slope {slopes[p]:.2f}" if math.isfinite(slopes[p]) else f"{p}: < 3 η above floor"
@@ -679,7 +660,7 @@ def equilibrium_grid(results: list[RunResult], out_dir: str) -> Figure:
     eq = sum(x[9] == "at_equilibrium" for x in pts)
     return png, name, (f"{len(pts)} (run, layer) pairs with an equilibrium window, {eq} at equilibrium: "
                        f"RMS angle / Δ* median {_fmt(float(np.median(ratios)))} (range {_fmt(min(ratios))}–"
-                       f"{_fmt(max(ratios))}), Q*/Q median {_fmt(_median(np.array([x[8] for x in pts])))}.")
+                       f"{_fmt(max(ratios))}), Q*/Q median {_fmt(fits.median_finite(np.array([x[8] for x in pts])))}.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -868,7 +849,7 @@ def measured_oscillation(r: RunResult) -> tuple[float, float, int]:
             rates.append(rate)
             if osc:
                 periods.append(p)
-    return _median(np.array(periods)), _median(np.array(rates)), len(rates)
+    return fits.median_finite(np.array(periods)), fits.median_finite(np.array(rates)), len(rates)
 
 
 def momentum(results: list[RunResult], out_dir: str) -> Figure:
@@ -1005,7 +986,7 @@ def violation(results: list[RunResult], out_dir: str) -> Figure:
             for layer in dict.fromkeys(layers.tolist()):
                 cols = np.flatnonzero(layers == layer)
                 live = cols[~dead[cols]]
-                med = _median(v[:, live].ravel()) if live.size else math.nan
+                med = fits.median_finite(v[:, live].ravel()) if live.size else math.nan
                 rows.append([fam, int(layer), lnames[cols[0]], int(cols.size), int(dead[cols].sum()), med])
                 per_fam.setdefault(fam, []).append(med)
     pos = np.arange(len(rows))

@@ -142,7 +142,6 @@ void Tracer::measure_all_theta(bool with_grad) {
   for (auto& fam : families_) read_theta(*fam, with_grad);
   device_sums_.flush();
   for (auto& fam : families_) publish_theta(*fam, with_grad);
-  read_sample();
 }
 
 // The sample's elements grouped per parameter, as index tensors on the parameter's device.
@@ -249,6 +248,7 @@ void Tracer::before_step(std::int64_t k, double loss, double accuracy) {
   loss_ = loss;
   accuracy_ = accuracy;
   measure_all_theta(true);
+  if (row_of_step(k, steps_, record_every_) >= 0) read_sample();  // only rows that are kept: a host copy
   for (auto& fam : families_) {
     if (k == 0) start_predictors(*fam);
     write_predictions(*fam);
@@ -352,6 +352,7 @@ void Tracer::finish() {
   start_row();
   loss_ = accuracy_ = kNaN;
   measure_all_theta(false);
+  read_sample();
   for (auto& fam : families_) write_predictions(*fam);
   record(steps_);
 }
