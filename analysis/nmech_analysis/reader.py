@@ -75,14 +75,14 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _status_name(progress: h5py.Dataset, code: int) -> str:
+def _status_name(progress: h5py.Dataset, code: int) -> str | None:
     """The status's name from the store's own HDF5 enum (written from store::Status): the one
-    list of statuses, so a status added in C++ is named here without a change."""
+    list of statuses, so a status added in C++ is named here without a change. None: unknown."""
     enum = h5py.check_enum_dtype(progress.dtype["status"]) or {}
     for name, value in enum.items():
         if value == code:
             return name
-    return f"status{code}"
+    return None
 
 
 def open_store(path: str) -> h5py.File:
@@ -106,10 +106,19 @@ def read_run_info(f: h5py.File, name: str, path: str) -> RunInfo:
         sets[fam] = int(first.shape[1])
     committed = int(p["rows_committed"])
     rows = int(g["step"].shape[0])
+    status = _status_name(g["progress"], int(p["status"]))
+    # What no writer leaves (store.cpp checks the same): a damaged store, named, not a traceback.
+    where = f"{path}: /runs/{name}/progress: damaged record"
+    if status is None:
+        raise StoreFormatError(f"{where} (status code {int(p['status'])} is unknown)")
+    if not 0 <= committed <= rows:
+        raise StoreFormatError(f"{where} (rows_committed {committed} outside [0, {rows}])")
+    if int(p["last_step"]) < -1 or int(p["diverged_at"]) < -1:
+        raise StoreFormatError(f"{where} (last_step {int(p['last_step'])}, diverged_at {int(p['diverged_at'])})")
     return RunInfo(
         key=name, name=name, path=path, attrs=attrs, rows_allocated=rows,
-        rows_committed=max(0, min(committed, rows)), last_step=int(p["last_step"]),
-        status=_status_name(g["progress"], int(p["status"])),
+        rows_committed=committed, last_step=int(p["last_step"]),
+        status=status,
         diverged_at=int(p["diverged_at"]), heartbeat_utc=float(p["heartbeat_utc"]),
         families=families, family_sets=sets,
     )

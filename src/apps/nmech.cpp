@@ -1,9 +1,10 @@
-// nmech: the one command line. Exit codes (DESIGN.md): 0 complete, 1 internal error,
-// 2 bad input (config, data, store), 3 stopped by signal with a checkpoint, 4 verify: a set fails.
+// nmech: the one command line. Exit codes: util/exit_codes.hpp.
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
+#include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -13,11 +14,16 @@
 #include "nmech/data/dataset.hpp"
 #include "nmech/dist/comm.hpp"
 #include "nmech/store/store.hpp"
+#include "nmech/store/store_lock.hpp"
 #include "nmech/sweep/engine.hpp"
+#include "nmech/sweep/plan_memory.hpp"
+#include "nmech/sweep/signals.hpp"
 #include "nmech/trace/layout.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/allocator.hpp"
 #include "nmech/util/build_info.hpp"
+#include "nmech/util/exit_codes.hpp"
+#include "nmech/util/io_error.hpp"
 #include "nmech/util/utc.hpp"
 #include "plan_cmd.hpp"
 #include "prepare_cmd.hpp"
@@ -28,7 +34,8 @@ namespace {
 
 using namespace nmech;
 
-constexpr int kOk = 0, kInternal = 1, kBadInput = 2;
+using util::kBadInput;
+using util::kComplete;
 
 struct RunArgs {
   std::string config;
@@ -52,17 +59,50 @@ void print_errors(const std::string& path, const train::RunOutcome& out) {
                 e.paper.worst);
 }
 
+// Where `nmech run` starts: a fresh store (none at the path, or --overwrite), or the unfinished
+// store an earlier attempt of this same config and data left (stopped, killed, disk full);
+// anything else there is refused. `ckpt` is the run's checkpoint file.
+bool resumes(const std::string& path, const std::string& ckpt, bool overwrite, const std::string& config_sha,
+             const std::string& data_sha) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(fs::symlink_status(path, ec)))
+    throw store::StoreError(path + ": is a directory; give -o the store's file name");
+  const auto ckpt_dir = fs::symlink_status(fs::path(ckpt).parent_path(), ec);
+  if (fs::exists(ckpt_dir) && !fs::is_directory(ckpt_dir))
+    throw store::StoreError(fs::path(ckpt).parent_path().string() +
+                            ": exists and is not a directory (nmech run keeps its checkpoint there); move it away");
+  if (!fs::exists(fs::symlink_status(path, ec))) return false;
+  const std::string again = "; pass --overwrite to replace it, or choose another -o";
+  if (overwrite) {
+    fs::remove(path);
+    fs::remove(ckpt, ec);
+    return false;
+  }
+  auto st = store::Store::open_read(path);
+  if (st.file_attr("config_sha256") != config_sha) throw store::StoreError(path + ": exists with another run config" + again);
+  if (st.file_attr("data_sha256") != data_sha)
+    throw store::StoreError(path + ": exists, made from other training data (the data file changed)" + again);
+  const auto runs = st.runs();
+  const store::Status s = runs.size() == 1 ? st.progress(runs.front()).status : store::Status::pending;
+  if (runs.size() != 1) throw store::StoreError(path + ": exists and is not a single run's store" + again);
+  if (s == store::Status::done || s == store::Status::diverged)
+    throw store::StoreError(path + ": exists and is finished (" + store::to_string(s) + ")" + again);
+  return true;
+}
+
 int cmd_run(const RunArgs& a) {
   auto cfg = config::load_run_config(a.config, a.sets);
   const std::string device = train::training_device(cfg, dist::local_rank(MPI_COMM_WORLD), a.config);
   const std::string name = config::short_name(cfg);
   const std::string path = a.output.empty() ? name + ".h5" : a.output;
-  if (std::filesystem::exists(path)) {
-    if (!a.overwrite)
-      throw store::StoreError(path + ": exists; pass --overwrite to replace it, or choose another -o");
-    std::filesystem::remove(path);
-  }
   auto data = train::load_dataset(cfg, a.config);
+  sweep::check_memory(cfg, cfg.batch_size, 1, a.config);
+  const std::string config_sha = config::sha256_hex(config::to_toml(cfg));
+  const std::string ckpt = path + ".ckpt/" + name + ".pt";
+  const store::StoreLock lock = store::StoreLock::acquire(path);
+  const bool resume = resumes(path, ckpt, a.overwrite, config_sha, data.sha256);
+  sweep::install_stop_signals();
   const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? train::load_eval_dataset(cfg) : nmech::data::Dataset{};
   train::Trainer trainer(cfg, data, device);
   trainer.set_eval_data(cfg.eval_every > 0 ? &eval_data : nullptr);  // as a sweep does
@@ -70,23 +110,38 @@ int cmd_run(const RunArgs& a) {
                                    {"git_commit", std::string(util::git_commit())},
                                    {"created_utc", util::utc_now_text()},
                                    {"config", config::to_toml(cfg)},
-                                   {"config_sha256", config::sha256_hex(config::to_toml(cfg))}};
-  auto st = store::Store::create(path, MPI_COMM_WORLD, file_attrs,
-                                 {{trace::model_key(cfg), trainer.set_tables()}}, {trainer.layout(name)});
-  auto out = trainer.run(st, name);
+                                   {"config_sha256", config_sha},
+                                   {"data_sha256", data.sha256}};
+  auto st = resume ? store::Store::open(path, MPI_COMM_WORLD)
+                   : store::Store::create(path, MPI_COMM_WORLD, file_attrs, {{trace::model_key(cfg), trainer.set_tables()}},
+                                          {trainer.layout(name)});
+  std::filesystem::create_directories(path + ".ckpt");
+  train::RunHooks hooks;
+  hooks.checkpoint = ckpt;
+  hooks.stop = [] { return sweep::stop_signal() != 0; };
+  if (resume) std::printf("resuming %s\n", path.c_str());
+  auto out = trainer.run(st, name, hooks);
   st.close();
+  if (out.stopped) {
+    std::printf("stopped by SIG%s after step %lld: checkpoint %s; rerun the same command to resume\n",
+                sweep::signal_name(sweep::stop_signal()), static_cast<long long>(out.steps_done), ckpt.c_str());
+    return util::kStopped;
+  }
+  std::error_code ec;
+  std::filesystem::remove(path + ".ckpt", ec);  // empty once the run has finished
   print_errors(path, out);
-  return kOk;
+  return kComplete;
 }
 
 // Works while a sweep writes: it reads only progress records, which say which rows to trust.
 int cmd_status(const std::string& path) {
   auto st = store::Store::open_read(path);
   std::printf("%-40s %-9s %10s %10s %12s\n", "run", "status", "step", "rows", "last loss");
-  int counts[5] = {0, 0, 0, 0, 0};
+  std::array<int, store::kStatusCount> counts{};
+  auto count = [&](store::Status s) { return counts[static_cast<size_t>(s)]; };
   for (const auto& r : st.runs()) {
     auto p = st.progress(r);
-    counts[static_cast<int>(p.status)]++;
+    counts[static_cast<size_t>(p.status)]++;
     // last_step is the last step trained (running) or N, the final row (done)
     std::string step = std::to_string(p.status == store::Status::done ? p.last_step : p.last_step + 1);
     if (p.status == store::Status::diverged) step = "@" + std::to_string(p.diverged_at);
@@ -94,9 +149,11 @@ int cmd_status(const std::string& path) {
     std::printf("%-40s %-9s %10s %10lld %12.6g\n", r.c_str(), store::to_string(p.status).c_str(),
                 step.c_str(), static_cast<long long>(p.rows_committed), p.last_loss);
   }
+  using store::Status;
   std::printf("%zu runs: done %d, running %d, diverged %d, failed %d, pending %d\n", st.runs().size(),
-              counts[2], counts[1], counts[3], counts[4], counts[0]);
-  return kOk;
+              count(Status::done), count(Status::running), count(Status::diverged), count(Status::failed),
+              count(Status::pending));
+  return kComplete;
 }
 
 // Bad input is found the same way on every rank of a launch, so rank 0 alone says it.
@@ -113,7 +170,7 @@ int main(int argc, char** argv) {
   nmech::util::keep_freed_memory();
   int provided = 0;  // the MPI bucket transport reduces on a thread of its own
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
-  int code = kOk;
+  int code = kComplete;
   {
     CLI::App app{"nmech: neural mechanics — symmetry traces and their exact theory"};
     app.set_version_flag("--version", std::string("nmech ") + nmech::util::version() + " (" + nmech::util::git_commit() + ")");
@@ -144,17 +201,24 @@ int main(int argc, char** argv) {
       if (*sweep) code = nmech::apps::cmd_sweep(so);
       if (*prepare) code = nmech::apps::cmd_prepare(prep);
     } catch (const CLI::ParseError& e) {
-      code = app.exit(e) == 0 ? kOk : kBadInput;
+      code = app.exit(e) == 0 ? kComplete : kBadInput;
     } catch (const config::ConfigError& e) {
       code = bad_input(e);
     } catch (const data::DataError& e) {
       code = bad_input(e);
     } catch (const store::StoreError& e) {
       code = bad_input(e);
+    } catch (const util::IoError& e) {
+      std::fprintf(stderr, "nmech: %s; what was committed is kept: rerun the same command to resume\n", e.what());
+      code = util::kFailed;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "nmech: internal error: %s\n", e.what());
-      code = kInternal;
+      code = util::kFailed;
     }
+  }
+  if (store::hdf5_cannot_finalize()) {
+    std::fflush(nullptr);
+    std::_Exit(code);
   }
   MPI_Finalize();
   return code;

@@ -11,10 +11,12 @@ namespace nmech::apps {
 
 struct PrepareArgs {
   std::string kind, src, out;
+  bool overwrite = false;  // replace an existing OUT (never done unasked: it may be a store or a dataset in use)
 };
 
 CLI::App* add_prepare_command(CLI::App& app, PrepareArgs& a);
-// Prints one summary line; bad input throws data::DataError (exit 2), leaving no OUT behind.
+// Prints one summary line; bad input throws data::DataError (exit 2), leaving no OUT behind, as
+// does an existing OUT without --overwrite.
 int cmd_prepare(const PrepareArgs& a);
 
 }  // namespace nmech::apps

@@ -15,6 +15,7 @@
 #include "nmech/models/net.hpp"
 #include "nmech/symmetry/verify.hpp"
 #include "nmech/train/trainer.hpp"
+#include "nmech/util/exit_codes.hpp"
 
 namespace nmech::apps {
 
@@ -238,7 +239,7 @@ int cmd_verify(const VerifyArgs& a) {
     print_notes(r);
     print_verdict(r, control, is_control);
   }
-  return r.pass() ? 0 : kVerifyFailed;
+  return r.pass() ? util::kComplete : util::kVerifyFailed;
 }
 
 }  // namespace nmech::apps

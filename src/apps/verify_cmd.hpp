@@ -12,9 +12,6 @@ class App;
 
 namespace nmech::apps {
 
-// Exit code when any claimed set fails (0: all pass; bad input stays 2).
-constexpr int kVerifyFailed = 4;
-
 struct VerifyArgs {
   std::string model = "vgg16_bn";
   std::vector<std::string> sets;  // run-config overrides, key=value
@@ -28,7 +25,7 @@ struct VerifyArgs {
 // Registers the subcommand and its options on `app`.
 CLI::App* add_verify_command(CLI::App& app, VerifyArgs& a);
 
-// Runs it: prints the table (or JSON) and returns 0 or kVerifyFailed. Bad input throws
+// Runs it: prints the table (or JSON) and returns util::kComplete or util::kVerifyFailed. Bad input throws
 // config::ConfigError or data::DataError (exit 2).
 int cmd_verify(const VerifyArgs& a);
 

@@ -192,10 +192,10 @@ TEST(PrepareData, DamagedTinyImageNetIsRefusedWithOneLineAndNoFile) {
   EXPECT_NE(prepare_cli("tiny-imagenet " + m.root.string() + " " + out).find("32×32 pixels, expected 64×64"), std::string::npos);
   EXPECT_TRUE(no_output());
   write_jpeg(m.train[2].first, 64, 64, 3, pattern(0, 64, 3));
-  // The output path is a directory with something in it: refused at the final rename, which
-  // leaves the directory alone and no partial file.
+  // The output path is a directory with something in it: refused before anything is read or
+  // written, which leaves the directory alone and no partial file.
   fs::create_directories(fs::path(out) / "keep");
-  EXPECT_NE(prepare_cli("tiny-imagenet " + m.root.string() + " " + out).find(out + ": cannot put the prepared file there"),
+  EXPECT_NE(prepare_cli("tiny-imagenet " + m.root.string() + " " + out).find(out + ": is a directory; give OUT a file name"),
             std::string::npos);
   EXPECT_TRUE(fs::is_directory(fs::path(out) / "keep"));
   EXPECT_FALSE(fs::exists(out + ".partial"));

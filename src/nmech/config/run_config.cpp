@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string_view>
@@ -80,6 +81,17 @@ std::string unit_interval(double v) { return v >= 0 && v < 1 ? "" : "must be in 
 std::string at_least(std::int64_t v, std::int64_t lo) {
   return v >= lo ? "" : "must be >= " + std::to_string(lo);
 }
+// Sizes with an upper bound: beyond it a value is a typo, not an experiment, and would exhaust
+// the machine or run for hours before any other check could refuse it. Memory is judged too,
+// per model and batch, before anything is allocated (sweep/plan_memory.hpp).
+std::string between(std::int64_t v, std::int64_t lo, std::int64_t hi) {
+  if (v < lo) return "must be >= " + std::to_string(lo);
+  return v <= hi ? "" : "must be <= " + std::to_string(hi);
+}
+std::string positive_at_most(double v, double hi) {
+  if (!(v > 0)) return "must be > 0";
+  return v <= hi ? "" : "must be <= " + short_num(hi);
+}
 
 std::string one_of(const std::string& v, std::initializer_list<const char*> valid,
                    const char* what) {
@@ -126,10 +138,10 @@ struct Field {
 const Field kFields[] = {
     {"name", &RunConfig::name, [](const RunConfig& c) { return check_name(c.name); }},
     {"model", &RunConfig::model, [](const RunConfig& c) { return check_model(c.model); }},
-    {"width", &RunConfig::width, [](const RunConfig& c) { return positive(c.width); }},
+    {"width", &RunConfig::width, [](const RunConfig& c) { return positive_at_most(c.width, 64); }},
     {"classifier_width", &RunConfig::classifier_width,
-     [](const RunConfig& c) { return at_least(c.classifier_width, 0); }},
-    {"mlp_depth", &RunConfig::mlp_depth, [](const RunConfig& c) { return at_least(c.mlp_depth, 1); }},
+     [](const RunConfig& c) { return between(c.classifier_width, 0, 1 << 20); }},
+    {"mlp_depth", &RunConfig::mlp_depth, [](const RunConfig& c) { return between(c.mlp_depth, 1, 256); }},
     {"dropout", &RunConfig::dropout, [](const RunConfig& c) { return unit_interval(c.dropout); }},
     {"bn_eps", &RunConfig::bn_eps, [](const RunConfig& c) { return positive(c.bn_eps); }},
     {"init", &RunConfig::init,
@@ -139,7 +151,7 @@ const Field kFields[] = {
        return one_of(c.dataset, {"fashion-mnist", "synthetic", "tiny-imagenet", "cifar10", "cifar100"}, "dataset");
      }},
     {"data_dir", &RunConfig::data_dir, nullptr},
-    {"input_size", &RunConfig::input_size, [](const RunConfig& c) { return at_least(c.input_size, 1); }},
+    {"input_size", &RunConfig::input_size, [](const RunConfig& c) { return between(c.input_size, 1, 4096); }},
     {"augment", &RunConfig::augment, nullptr},
     {"lr", &RunConfig::lr, [](const RunConfig& c) { return positive(c.lr); }},
     {"weight_decay", &RunConfig::weight_decay,
@@ -148,13 +160,13 @@ const Field kFields[] = {
     {"dampening", &RunConfig::dampening, [](const RunConfig& c) { return unit_interval(c.dampening); }},
     {"nesterov", &RunConfig::nesterov, nullptr},
     {"decoupled_weight_decay", &RunConfig::decoupled_weight_decay, nullptr},
-    {"batch_size", &RunConfig::batch_size, [](const RunConfig& c) { return at_least(c.batch_size, 1); }},
-    {"steps", &RunConfig::steps, [](const RunConfig& c) { return at_least(c.steps, 1); }},
+    {"batch_size", &RunConfig::batch_size, [](const RunConfig& c) { return between(c.batch_size, 1, 1 << 24); }},
+    {"steps", &RunConfig::steps, [](const RunConfig& c) { return between(c.steps, 1, 1'000'000'000); }},
     {"time", &RunConfig::time, [](const RunConfig& c) { return non_negative(c.time); }},
     {"seed", &RunConfig::seed, nullptr},
     {"dtype", &RunConfig::dtype,
      [](const RunConfig& c) { return one_of(c.dtype, {"float32", "float64"}, "dtype"); }},
-    {"threads", &RunConfig::threads, [](const RunConfig& c) { return at_least(c.threads, 1); }},
+    {"threads", &RunConfig::threads, [](const RunConfig& c) { return between(c.threads, 1, 1024); }},
     {"device", &RunConfig::device, [](const RunConfig& c) { return one_of(c.device, {"cpu", "cuda"}, "device"); }},
     {"record_every", &RunConfig::record_every,
      [](const RunConfig& c) { return at_least(c.record_every, 1); }},
@@ -411,6 +423,16 @@ void check_cross_keys(const Builder& b) {
          "must be a multiple of record_every = " + std::to_string(c.record_every) + " (from " + b.from("record_every") +
              "), got " + std::to_string(c.eval_every));
   }
+  // float32 runs hold these in float32: a value it cannot represent is bad input, not a NaN later.
+  if (c.dtype == "float32")
+    for (const char* key : {"lr", "weight_decay", "momentum", "dampening", "bn_eps", "dropout", "time"}) {
+      const double v = c.*std::get<double RunConfig::*>(find_field(key)->member);
+      const double a = std::fabs(v);
+      if (a > std::numeric_limits<float>::max() || (a > 0 && a < std::numeric_limits<float>::min()))
+        fail(b.where(key), key,
+             exact(v) + (a > 1 ? " overflows" : " underflows") + " float32 (dtype = \"float32\", from " + b.from("dtype") +
+                 "): normal float32 values lie in [1.2e-38, 3.4e38]");
+    }
   // Images are padded up to input_size, never cropped.
   const DatasetShape shape = dataset_shape(c.dataset);
   if (c.dataset != "synthetic" && c.input_size < shape.size) {

@@ -24,7 +24,12 @@ struct Dataset {
   Pixels pixels;                     // [count, channels, height, width]
   std::vector<std::int64_t> labels;  // [count]
   std::vector<double> mean, std;     // per channel, for normalisation
+  std::string sha256;                // fingerprint() once loaded: the identity of what runs read
 };
+
+// SHA-256 over the shape, pixels and labels: two datasets with one fingerprint train alike. A
+// store and its checkpoints record it, so a data file that changed between attempts is found.
+std::string fingerprint(const Dataset& d);
 
 // Fashion-MNIST training split from the Debian package's IDX .gz files (or uncompressed IDX).
 Dataset load_fashion_mnist(const std::string& dir, bool train = true);

@@ -12,7 +12,7 @@
 namespace nmech::dist {
 
 namespace {
-constexpr int kFields = 4;  // Record as int64s
+constexpr int kFields = 5;  // Record as int64s
 
 std::int64_t name_hash(const std::string& what) {
   return static_cast<std::int64_t>(std::hash<std::string>{}(what) >> 1);
@@ -41,7 +41,7 @@ Watchdog::Watchdog(MPI_Comm world, double timeout_s) : timeout_s_(timeout_s) {
   if (rank_ == 0) {
     MPI_Win_lock(MPI_LOCK_EXCLUSIVE, 0, 0, win_);
     auto* rec = static_cast<Record*>(base);
-    for (int r = 0; r < size_; ++r) rec[r] = Record{-1, -1, 0, 0};
+    for (int r = 0; r < size_; ++r) rec[r] = Record{-1, -1, 0, 0, 0};
     MPI_Win_unlock(0, win_);
   }
   MPI_Barrier(world);
@@ -102,8 +102,9 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
   // and the many short waits of a step (a bucket each) cost no one-sided traffic.
   bool posted = false;
   const auto start = clock::now();
-  auto last_progress = start, last_read = start;
-  std::vector<std::int64_t> seen;  // heartbeats of the members, as last read
+  auto last_progress = start, last_read = start, last_alive = start;
+  std::vector<std::int64_t> seen;              // heartbeats of the members, as last read
+  std::vector<std::int64_t> alive_at_progress;  // their signs of life when progress was last seen
   for (;;) {
     if (done()) return;
     const auto now = clock::now();
@@ -115,21 +116,31 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
     std::this_thread::sleep_for(std::chrono::microseconds(100));
     if (seconds(now - last_read) < 0.1) continue;  // the table: ten reads a second at most
     last_read = now;
+    if (seconds(now - last_alive) >= 1.0) {
+      ++mine_.alive;
+      post();
+      last_alive = now;
+    }
     if (poll_) poll_();
     const auto t = table();
     std::vector<int> missing, elsewhere;
-    std::vector<std::int64_t> beats;
+    std::vector<std::int64_t> beats, alive;
     for (int r : world_ranks) {
       const Record& rec = t[static_cast<size_t>(r)];
       beats.push_back(rec.beats);
+      alive.push_back(rec.alive);
       if (rec.comm_id != comm_id || rec.seq < seq) missing.push_back(r);
       else if (rec.seq == seq && rec.what != mine_.what) elsewhere.push_back(r);
     }
     if (beats != seen) {  // someone is still working: the wait is not a stall
       seen = beats;
       last_progress = now;
+      alive_at_progress = alive;
     }
     if (seconds(now - last_progress) < timeout_s_) continue;
+    std::vector<int> silent;  // arrived, then no sign of life while the others kept waiting
+    for (size_t i = 0; i < world_ranks.size(); ++i)
+      if (world_ranks[i] != rank_ && alive[i] == alive_at_progress[i]) silent.push_back(world_ranks[i]);
     std::ostringstream msg;
     msg << "collective '" << what << "' timed out: no progress for " << timeout_s_ << " s; ";
     // Each rank with its host and, when this rank knows the name, the collective it waits in.
@@ -146,6 +157,9 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
     if (!missing.empty()) {
       list(missing);
       msg << " did not arrive";
+    } else if (!silent.empty()) {
+      list(silent);
+      msg << " stopped answering (no sign of life while the others waited)";
     } else if (!elsewhere.empty()) {
       list(elsewhere);
       msg << " entered a different collective at that point";

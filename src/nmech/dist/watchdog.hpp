@@ -1,7 +1,7 @@
 #pragma once
 // The stall inspector (Horovod's idea, DESIGN.md "Collectives never hang silently"): every rank
-// posts, in a small one-sided window on world rank 0, which collective it last entered and a
-// heartbeat counter it bumps every step. A rank waiting on a collective polls that table; when
+// posts, in a small one-sided window on world rank 0, which collective it last entered, a
+// heartbeat counter it bumps every step and, while it waits, a sign of life every second. A rank waiting on a collective polls that table; when
 // the ranks it waits for have shown no sign of life for `timeout_s`, it names them and aborts
 // the job (MPI_Abort, exit code 1) instead of hanging. Torch-free.
 #include <mpi.h>
@@ -49,13 +49,16 @@ class Watchdog {
  private:
   struct Record {
     std::int64_t comm_id, seq, beats, what;  // what: a hash of the collective's name
+    // Bumped about once a second while this rank waits: a rank that arrived and then went
+    // silent (stopped, swapped out, its node lost) is told from one that waits with the rest.
+    std::int64_t alive;
   };
   void post();
   std::vector<Record> table();
   MPI_Win win_ = MPI_WIN_NULL;
   int rank_ = 0, size_ = 1;
   double timeout_s_;
-  Record mine_{-1, -1, 0, 0};
+  Record mine_{-1, -1, 0, 0, 0};
   std::vector<std::string> hosts_;
   std::unordered_map<std::int64_t, std::string> names_;  // hash -> collective name
   std::function<void()> poll_;

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <type_traits>
 
+#include "nmech/util/io_error.hpp"
+
 namespace nmech::store::detail {
 namespace {
 
@@ -39,6 +41,10 @@ Handle check_attr(hid_t id, const std::string& what) { return checked(id, H5Aclo
 
 void check(herr_t status, const std::string& what) {
   if (status < 0) throw StoreError(with_reason(what));
+}
+
+void check_write(herr_t status, const std::string& what) {
+  if (status < 0) throw util::IoError(with_reason(what));
 }
 
 std::vector<hsize_t> dims_of(hid_t ds, const std::string& what) {
@@ -224,9 +230,9 @@ void check_format(hid_t file, const std::string& path) {
     throw StoreError(path + ": not an nmech store (no format=\"nmech-store\" attribute)");
   if (H5Aexists(file, "format_version") > 0) {
     const std::string v = read_attr_text(file, "format_version", path);
-    if (v != "2")
-      throw StoreError(path + ": store format_version " + v +
-                       " is not supported (this nmech reads 2; version 1 stores lack last_loss and provenance)");
+    if (v != std::to_string(kFormatVersion))
+      throw StoreError(path + ": store format_version " + v + " is not supported (this nmech reads " +
+                       std::to_string(kFormatVersion) + "; older stores lack the store and data identity)");
   }
 }
 

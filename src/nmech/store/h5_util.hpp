@@ -56,6 +56,8 @@ Handle check_type(hid_t id, const std::string& what);
 Handle check_plist(hid_t id, const std::string& what);
 Handle check_attr(hid_t id, const std::string& what);
 void check(herr_t status, const std::string& what);
+// The same for a write whose failure is the system's (disk full, I/O error): util::IoError.
+void check_write(herr_t status, const std::string& what);
 // A dataset's dimensions; StoreError("<what>") if its dataspace cannot be read.
 std::vector<hsize_t> dims_of(hid_t ds, const std::string& what);
 

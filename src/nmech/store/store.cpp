@@ -124,7 +124,7 @@ void Store::close() {
   if (file_ < 0) return;
   const std::string name = detail::file_name(file_);
   const hid_t f = std::exchange(file_, -1);
-  check(H5Fclose(f), name + ": cannot close the store");
+  detail::check_write(H5Fclose(f), name + ": cannot close the store");
 }
 
 void Store::write_rows(const std::string& run, const std::string& dataset, std::uint64_t row0,
@@ -150,7 +150,7 @@ void Store::write_rows(const std::string& run, const std::string& dataset, std::
   Handle mspace = detail::check_space(
       H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr), what);
   // H5P_DEFAULT transfer = independent: only this run's leader makes the call.
-  check(H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, data), what);
+  detail::check_write(H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, data), what);
 }
 
 // Rows are written before this record, so a reader that trusts rows_committed never sees a row
@@ -168,17 +168,35 @@ void Store::commit(const std::string& run, const Progress& p) {
                                    static_cast<std::int32_t>(p.status), p.diverged_at,
                                    p.heartbeat_utc, p.last_loss};
   Handle mem = detail::progress_mem_type();
-  check(H5Dwrite(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec), where + ": cannot write progress");
-  if (size == 1) check(H5Fflush(file_, H5F_SCOPE_GLOBAL), where + ": cannot flush");
+  detail::check_write(H5Dwrite(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec), where + ": cannot write progress");
+  if (size == 1) detail::check_write(H5Fflush(file_, H5F_SCOPE_GLOBAL), where + ": cannot flush");
 }
+
+namespace {
+
+// What no writer can have left in a progress record ("" when it is plausible).
+std::string record_problem(const detail::ProgressRecord& r, std::uint64_t rows) {
+  if (r.status < 0 || r.status >= kStatusCount) return "status code " + std::to_string(r.status) + " is unknown";
+  if (r.rows_committed < 0 || static_cast<std::uint64_t>(r.rows_committed) > rows)
+    return "rows_committed " + std::to_string(r.rows_committed) + " outside [0, " + std::to_string(rows) + "]";
+  if (r.last_step < -1) return "last_step " + std::to_string(r.last_step) + " < -1";
+  if (r.diverged_at < -1) return "diverged_at " + std::to_string(r.diverged_at) + " < -1";
+  if (static_cast<Status>(r.status) == Status::diverged && r.diverged_at < 0) return "diverged without a step";
+  return "";
+}
+
+}  // namespace
 
 Progress Store::progress(const std::string& run) const {
   if (file_ < 0) throw StoreError("progress on a closed store");
   Handle ds = open_run_dataset(file_, run, "progress");
   Handle mem = detail::progress_mem_type();
   detail::ProgressRecord rec{};
-  check(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec),
-        detail::file_name(file_) + ": cannot read /runs/" + run + "/progress");
+  const std::string where = detail::file_name(file_) + ": /runs/" + run + "/progress";
+  check(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec), where + ": cannot read");
+  Handle step = open_run_dataset(file_, run, "step");
+  const std::string problem = record_problem(rec, dims_of(step, where).at(0));
+  if (!problem.empty()) throw StoreError(where + ": damaged record (" + problem + ")");
   Progress p;
   p.rows_committed = rec.rows_committed;
   p.last_step = rec.last_step;
@@ -202,7 +220,7 @@ void Store::write_provenance(const std::string& run, std::size_t slot, const std
   Handle fspace = detail::check_space(H5Dget_space(ds), where);
   check(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, nullptr, &count, nullptr), where);
   Handle mspace = detail::check_space(H5Screate_simple(1, &count, nullptr), where);
-  check(H5Dwrite(ds, type, mspace, fspace, H5P_DEFAULT, text.data()), where + ": cannot write");
+  detail::check_write(H5Dwrite(ds, type, mspace, fspace, H5P_DEFAULT, text.data()), where + ": cannot write");
 }
 
 std::vector<std::string> Store::provenance(const std::string& run) const {

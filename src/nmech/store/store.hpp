@@ -53,8 +53,13 @@ struct RunLayout {
   std::vector<DatasetSpec> datasets;  // must include "step" (cols 0): the row dimension scale
 };
 
+// The version of the layout create() writes (file attribute format_version); bumped on any
+// change an older reader or writer would misread. 3: store_id and data_sha256.
+constexpr std::int64_t kFormatVersion = 3;
+
 // failed: the run raised an error (logged by the sweep); its group moved on.
 enum class Status : std::int32_t { pending = 0, running = 1, done = 2, diverged = 3, failed = 4 };
+constexpr int kStatusCount = 5;  // the codes are 0 .. kStatusCount - 1
 std::string to_string(Status s);
 
 struct Progress {
@@ -71,13 +76,20 @@ struct Progress {
 constexpr std::size_t kProvenanceSlots = 16;
 constexpr std::size_t kProvenanceBytes = 2048;
 
+// True once a create failed inside HDF5 (disk full while it wrote metadata): HDF5 1.10 keeps a
+// file it could not close and crashes closing it again inside MPI_Finalize, so the process must
+// end without finalizing (apps/nmech.cpp), its message already printed.
+bool hdf5_cannot_finalize();
+
 class Store {
  public:
   // Collective over comm. Writes to "<path>.partial" and renames to path once every object
-  // exists, so an interrupted create never leaves a file that looks like a store.
+  // exists, so an interrupted create never leaves a file that looks like a store. Refuses with
+  // util::IoError, before writing, a store its file system has no room for. Where comm has
+  // several ranks, a creation that makes no progress for stall_timeout_s ends the job (exit 1).
   static Store create(const std::string& path, MPI_Comm comm, const Attrs& file_attrs,
                       const std::map<std::string, std::vector<SetTable>>& model_sets,
-                      const std::vector<RunLayout>& runs);
+                      const std::vector<RunLayout>& runs, double stall_timeout_s = 300);
   // Collective over comm; read-write, for resume and for writing rows.
   static Store open(const std::string& path, MPI_Comm comm);
   // Serial, read-only (status, tests); no MPI needed beyond MPI_Init having been called.
@@ -98,9 +110,14 @@ class Store {
   // The run's non-empty provenance records, in slot order.
   std::vector<std::string> provenance(const std::string& run) const;
 
+  // A record that cannot be (status unknown, rows_committed outside the run's rows, ...) is a
+  // damaged store: StoreError naming the file, the run and the field.
   Progress progress(const std::string& run) const;
   std::vector<std::string> runs() const;
   std::string file_attr(const std::string& name) const;  // string attributes of "/"
+  // The identity create() gave this store (32 hex digits, random): what a checkpoint belongs to,
+  // so a store made anew at the same path never adopts the old one's checkpoints.
+  std::string id() const { return file_attr("store_id"); }
   // Reads rows [0, nrows) of a dataset, row-major.
   std::vector<double> read(const std::string& run, const std::string& dataset) const;
   std::vector<std::uint64_t> shape(const std::string& run, const std::string& dataset) const;

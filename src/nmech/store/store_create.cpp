@@ -6,16 +6,25 @@
 #include <hdf5_hl.h>
 #include <unistd.h>
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <random>
 #include <set>
 #include <system_error>
+#include <thread>
 
 #include "nmech/store/h5_util.hpp"
 #include "nmech/store/store.hpp"
+#include "nmech/util/exit_codes.hpp"
+#include "nmech/util/io_error.hpp"
 
 namespace nmech::store {
 namespace {
@@ -114,7 +123,7 @@ void validate(const Attrs& file_attrs, const ModelSets& model_sets,
               const std::vector<RunLayout>& runs) {
   check_unique_attrs(file_attrs, "file attributes");
   for (const auto& [name, value] : file_attrs)
-    if (name == "format" || name == "format_version")
+    if (name == "format" || name == "format_version" || name == "store_id")
       throw StoreError("file attribute '" + name + "' is reserved for the store itself");
   validate_sets(model_sets);
   std::set<std::string> names;
@@ -135,24 +144,28 @@ std::string bcast_string(MPI_Comm comm, std::string s) {
   return s;
 }
 
-// The error of the lowest failing rank, on every rank ("" when none failed).
-std::string first_error(MPI_Comm comm, const std::string& local) {
-  int rank = 0, size = 1;
-  MPI_Comm_rank(comm, &rank);
-  MPI_Comm_size(comm, &size);
-  int mine = local.empty() ? size : rank, first = size;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
-  if (first == size) return "";
-  int n = static_cast<int>(local.size());
-  MPI_Bcast(&n, 1, MPI_INT, first, comm);
-  std::string msg = local;
-  msg.resize(static_cast<size_t>(n));
-  MPI_Bcast(msg.data(), n, MPI_CHAR, first, comm);
-  return msg;
-}
-
 void throw_if(const std::string& error) {
   if (!error.empty()) throw StoreError(error);
+}
+
+// Free space for the store, judged before anything is written: its raw data exactly (allocated
+// and filled at creation) and its metadata generously. "" when it fits.
+std::string space_problem(const std::string& path, const std::vector<RunLayout>& runs) {
+  double need = 1 << 20;
+  for (const RunLayout& r : runs) {
+    need += 8192 + 2.0 * kProvenanceSlots * kProvenanceBytes;
+    for (const DatasetSpec& d : r.datasets) need += 8.0 * static_cast<double>(r.rows) * std::max<double>(1, d.cols) + 1024;
+  }
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  struct statvfs fs {};
+  // Unknown (or a pseudo file system without blocks, like /proc): the writes will tell.
+  if (statvfs(parent.empty() ? "." : parent.c_str(), &fs) != 0 || fs.f_blocks == 0) return "";
+  const double free = static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize);
+  if (need <= free) return "";
+  char buf[160];
+  std::snprintf(buf, sizeof buf, ": the store needs about %.1f MiB and its file system has %.1f MiB free", need / (1 << 20),
+                free / (1 << 20));
+  return path + buf;
 }
 
 std::string create_problem(const std::string& path) {
@@ -184,7 +197,11 @@ void remove_partial(const std::string& partial) {
 // The collective pass. Every call here is collective except the raw writes of the set tables,
 // which rank 0 makes inside a collective transfer where the other ranks select nothing.
 
+// Every object made is a sign of life for the StallGuard.
+std::atomic<std::uint64_t> made{0};
+
 Handle make_group(hid_t loc, const std::string& name, const std::string& where) {
+  made.fetch_add(1, std::memory_order_relaxed);
   return detail::check_group(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                              where + ": cannot create group " + name);
 }
@@ -202,6 +219,7 @@ Handle early_dcpl(hid_t mem_type, const void* fill, const std::string& what) {
 
 Handle make_dataset(hid_t loc, const std::string& path, hid_t file_type,
                     const std::vector<hsize_t>& dims, hid_t dcpl, const std::string& what) {
+  made.fetch_add(1, std::memory_order_relaxed);
   Handle space = detail::check_space(
       H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), what);
   Handle lcpl = detail::check_plist(H5Pcreate(H5P_LINK_CREATE), what);
@@ -378,28 +396,113 @@ void attach_scales(const std::string& path, const std::string& partial, const Mo
 void build(hid_t file, const std::string& path, const Attrs& file_attrs,
            const ModelSets& model_sets, const std::vector<RunLayout>& runs, int rank) {
   detail::write_string_attr(file, "format", "nmech-store", path);
-  detail::write_attr(file, "format_version", AttrValue{std::int64_t{2}}, path);
+  detail::write_attr(file, "format_version", AttrValue{kFormatVersion}, path);
   for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
   write_models(file, model_sets, rank, path);
   Handle runs_group = make_group(file, "runs", path);
   for (const RunLayout& run : runs) write_run(runs_group, run, path);
 }
 
-// Creates and fills "<path>.partial" collectively, without dimension scales; returns this
-// rank's error ("" on success). The file is closed (collectively) on success and failure alike.
+// The collective pass cannot be watched like the sweep's own collectives (dist/watchdog.hpp):
+// it is inside parallel HDF5, which blocks in MPI-IO calls we do not make. So, where several
+// ranks create, a thread watches the count of objects made: when it stands still for
+// stall_timeout_s (a rank stopped, or one failed and left a collective the others are in), it
+// removes the partial file and ends the job (exit code 1) in one line, instead of hanging.
+class StallGuard {
+ public:
+  StallGuard(MPI_Comm comm, std::string partial, double timeout_s) : partial_(std::move(partial)), timeout_s_(timeout_s) {
+    int size = 1;
+    MPI_Comm_size(comm, &size);
+    if (size > 1 && timeout_s > 0) thread_ = std::thread([this] { watch(); });
+  }
+  ~StallGuard() {
+    done_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void watch() {
+    std::uint64_t last = made.load();
+    auto since = std::chrono::steady_clock::now();
+    while (!done_) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      const std::uint64_t now = made.load();
+      if (now != last) {
+        last = now;
+        since = std::chrono::steady_clock::now();
+      } else if (std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count() > timeout_s_) {
+        int rank = 0;
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        std::fprintf(stderr,
+                     "nmech: store creation made no progress for %.0f s on world rank %d (another rank stopped or "
+                     "failed, or the file system hangs): ending the job\n",
+                     timeout_s_, rank);
+        std::fflush(stderr);
+        remove_partial(partial_);
+        MPI_Abort(MPI_COMM_WORLD, util::kFailed);
+      }
+    }
+  }
+  std::string partial_;
+  double timeout_s_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// Creates and fills "<path>.partial" collectively, without dimension scales, and closes it; returns
+// this rank's error ("" on success; then see creation_failed), or throws StoreError when the file
+// cannot be created at all.
 std::string build_partial(const std::string& path, const std::string& partial, MPI_Comm comm,
                           const Attrs& file_attrs, const ModelSets& model_sets,
-                          const std::vector<RunLayout>& runs, int rank) {
+                          const std::vector<RunLayout>& runs, int rank, double stall_timeout_s) {
+  const StallGuard guard(comm, partial, stall_timeout_s);
+  // Opening is collective in MPI-IO and fails alike on every rank (a path we may not write):
+  // that is bad input, thrown everywhere, with nothing written.
+  Handle fapl = detail::mpio_fapl(comm, /*coll_reads=*/true);  // every call below is collective
+  Handle file = detail::check_file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
+                                   path + ": cannot create " + partial);
   try {
-    Handle fapl = detail::mpio_fapl(comm, /*coll_reads=*/true);  // every call below is collective
-    Handle file = detail::check_file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
-                                     path + ": cannot create " + partial);
     build(file, path, file_attrs, model_sets, runs, rank);
     check(H5Fclose(file.release()), path + ": cannot close " + partial);
     return "";
   } catch (const std::exception& e) {
     return e.what();
   }
+}
+
+bool unclosed_file = false;
+
+// A failure inside the collective pass is the system's (the arguments were validated before):
+// disk full, quota, an I/O error. Where several ranks create the store, the failing rank cannot
+// tell the others: they are inside a collective HDF5 call it will never join. So it ends the
+// job, bounded, with exit code 1 (util/exit_codes.hpp); alone, it throws util::IoError.
+[[noreturn]] void creation_failed(const std::string& error, const std::string& partial, MPI_Comm comm) {
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  remove_partial(partial);
+  if (size == 1) {
+    unclosed_file = true;
+    throw util::IoError(error);
+  }
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  std::fprintf(stderr, "nmech: I/O error on world rank %d while creating the store: %s; ending the job\n", rank,
+               error.c_str());
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, util::kFailed);
+  std::abort();
+}
+
+// 128 random bits as hex: a store's identity (Store::id).
+std::string new_store_id() {
+  std::random_device rd;
+  std::string id;
+  static const char* digits = "0123456789abcdef";
+  for (int i = 0; i < 4; ++i) {
+    const std::uint32_t w = rd();
+    for (int s = 28; s >= 0; s -= 4) id += digits[(w >> s) & 0xf];
+  }
+  return id;
 }
 
 std::string serial_attach(const std::string& path, const std::string& partial,
@@ -423,22 +526,31 @@ std::string rename_on_root(const std::string& partial, const std::string& path, 
 
 }  // namespace
 
+bool hdf5_cannot_finalize() { return unclosed_file; }
+
 Store Store::create(const std::string& path, MPI_Comm comm, const Attrs& file_attrs,
-                    const ModelSets& model_sets, const std::vector<RunLayout>& runs) {
+                    const ModelSets& model_sets, const std::vector<RunLayout>& runs, double stall_timeout_s) {
   detail::quiet_hdf5_errors();
   validate(file_attrs, model_sets, runs);
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   throw_if(bcast_string(comm, rank == 0 ? create_problem(path) : ""));
+  // Test hook: NMECH_TEST_SKIP_SPACE_CHECK=1 lets a store start on a file system too small for
+  // it, so the tests can show what a disk that fills during creation does.
+  const bool judge = rank == 0 && std::getenv("NMECH_TEST_SKIP_SPACE_CHECK") == nullptr;
+  const std::string no_room = bcast_string(comm, judge ? space_problem(path, runs) : "");
+  if (!no_room.empty()) throw util::IoError(no_room);
 
   const std::string partial = path + ".partial";
-  std::string error =
-      first_error(comm, build_partial(path, partial, comm, file_attrs, model_sets, runs, rank));
-  if (error.empty())  // the other ranks wait in the broadcast while rank 0 attaches the scales
-    error = bcast_string(comm, rank == 0 ? serial_attach(path, partial, model_sets, runs) : "");
+  Attrs attrs = file_attrs;
+  attrs.emplace_back("store_id", bcast_string(comm, rank == 0 ? new_store_id() : ""));
+  const std::string built = build_partial(path, partial, comm, attrs, model_sets, runs, rank, stall_timeout_s);
+  if (!built.empty()) creation_failed(built, partial, comm);
+  // The other ranks wait in the broadcast while rank 0 attaches the scales.
+  const std::string error = bcast_string(comm, rank == 0 ? serial_attach(path, partial, model_sets, runs) : "");
   if (!error.empty()) {
     if (rank == 0) remove_partial(partial);
-    throw StoreError(error);
+    throw util::IoError(error);
   }
   const std::string renamed = bcast_string(comm, rename_on_root(partial, path, rank));
   MPI_Barrier(comm);  // the final name exists for every rank before anyone opens it

@@ -6,17 +6,22 @@
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
+#include <array>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 
 #include "nmech/config/run_mapping.hpp"
 #include "nmech/config/sweep_config.hpp"
 #include "nmech/dist/comm.hpp"
 #include "nmech/dist/reducer_factory.hpp"
+#include "nmech/dist/watchdog.hpp"
 #include "nmech/dist/work_queue.hpp"
 #include "nmech/store/store.hpp"
+#include "nmech/store/store_lock.hpp"
 #include "nmech/sweep/plan.hpp"
+#include "nmech/sweep/plan_memory.hpp"
 #include "nmech/sweep/progress_log.hpp"
 #include "nmech/sweep/provenance.hpp"
 #include "nmech/sweep/signals.hpp"
@@ -24,6 +29,8 @@
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/utc.hpp"
 #include "nmech/util/build_info.hpp"
+#include "nmech/util/exit_codes.hpp"
+#include "nmech/util/io_error.hpp"
 
 namespace nmech::sweep {
 
@@ -50,11 +57,15 @@ void check_world(int world_size, const std::string& origin) {
                               "; launch with srun (or mpirun inside the allocation) on every task");
 }
 
-// Why an existing store cannot take this sweep ("" when it can): not a store, or another
-// config (then the keys that differ).
-std::string reuse_problem(const std::string& path, const config::SweepConfig& sc) {
+// Why an existing store cannot take this sweep ("" when it can): not a store, a damaged progress
+// record, other training data, or another config (then the keys that differ).
+std::string reuse_problem(const std::string& path, const config::SweepConfig& sc, const data::Dataset& data) {
   try {
     auto st = store::Store::open_read(path);
+    for (const auto& run : st.runs()) st.progress(run);  // throws on a damaged record
+    if (st.file_attr("data_sha256") != data.sha256)
+      return path + ": was made from other training data (data_sha256 " + st.file_attr("data_sha256").substr(0, 12) +
+             ", now " + data.sha256.substr(0, 12) + "): the data file changed; restore it, or use another -o";
     const std::string old_toml = st.file_attr("config");
     if (st.file_attr("config_sha256") == config::sweep_hash(sc)) return "";
     std::string msg = path + ": holds a sweep of another config; differing keys: ";
@@ -66,14 +77,36 @@ std::string reuse_problem(const std::string& path, const config::SweepConfig& sc
   }
 }
 
+// Rank 0 takes the store's lock (store_lock.hpp) for the whole sweep; every rank learns whether
+// it could, and a refusal is bad input everywhere.
+store::StoreLock lock_store(const std::string& path, MPI_Comm world, int rank) {
+  store::StoreLock lock;
+  std::string problem;
+  if (rank == 0) {
+    std::error_code ec;
+    const auto ckpt = std::filesystem::symlink_status(path + ".ckpt", ec);
+    if (std::filesystem::exists(ckpt) && !std::filesystem::is_directory(ckpt))
+      problem = path + ".ckpt: exists and is not a directory (a sweep keeps its checkpoints there); move it away";
+    else
+      try {
+        lock = store::StoreLock::acquire(path);
+      } catch (const store::StoreError& e) {
+        problem = e.what();
+      }
+  }
+  problem = bcast_text(problem, world);
+  if (!problem.empty()) throw store::StoreError(problem);
+  return lock;
+}
+
 store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, const data::Dataset& data,
-                            MPI_Comm world, int rank) {
+                            MPI_Comm world, int rank, double timeout_s) {
   const std::string& path = plan.store_path;
   const int exists = rank == 0 ? static_cast<int>(std::filesystem::exists(path)) : 0;
   int ex = exists;
   MPI_Bcast(&ex, 1, MPI_INT, 0, world);
   if (ex) {
-    const std::string problem = bcast_text(rank == 0 ? reuse_problem(path, sc) : "", world);
+    const std::string problem = bcast_text(rank == 0 ? reuse_problem(path, sc, data) : "", world);
     if (!problem.empty()) throw store::StoreError(problem);
     return store::Store::open(path, world);
   }
@@ -95,9 +128,13 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
                               {"kind", std::string("sweep")},
                               {"config", config::to_toml(sc)},
                               {"config_sha256", config::sweep_hash(sc)},
+                              {"data_sha256", data.sha256},
                               {"ranks_per_run", sc.ranks_per_run},
                               {"libraries", library_versions()}};
-  return store::Store::create(path, world, attrs, tables, layouts);
+  // Test hook (dist/watchdog.hpp): a rank that never joins the creation, as a stopped one would.
+  if (dist::test_stall(rank, "store_create"))
+    for (;;) pause();
+  return store::Store::create(path, world, attrs, tables, layouts, timeout_s);
 }
 
 // Indices (into plan.runs) of the runs still to train: not done, not diverged. Failed runs are
@@ -208,6 +245,8 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   train::RunOutcome out;
   try {
     out = trainer.run(st, run.name, hooks);
+  } catch (const util::IoError&) {  // the disk, not the run: every later write would fail too
+    throw;
   } catch (const std::exception& e) {  // this run only: record it and move on
     // In a group of several ranks the error may be one rank's alone, and its partners are
     // already in the run's next collective: only aborting the job (run_sweep) cannot hang.
@@ -251,7 +290,7 @@ void check_gpu_reducer(const config::SweepConfig& sc, const std::string& device,
 }
 
 struct Summary {
-  int counts[5] = {0, 0, 0, 0, 0};  // by Status
+  std::array<int, store::kStatusCount> counts{};  // by Status
   std::vector<std::string> diverged;
 };
 
@@ -259,7 +298,7 @@ Summary summarise(const store::Store& st, const Plan& plan) {
   Summary s;
   for (const auto& r : plan.runs) {
     const auto p = st.progress(r.name);
-    s.counts[static_cast<int>(p.status)]++;
+    s.counts[static_cast<size_t>(p.status)]++;
     if (p.status == Status::diverged) s.diverged.push_back(r.name + " at step " + std::to_string(p.diverged_at));
   }
   return s;
@@ -324,16 +363,17 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   double store_s = g.leader() ? tally.store_seconds : 0.0;
   world_c.allreduce(&store_s, 1, MPI_DOUBLE, MPI_SUM, "store_time");
   const bool stopped = world_c.any(tally.stopped || stop_signal() != 0, "stop_tally");
-  int code = 0;
+  int code = util::kComplete;
   if (rank == 0) {
     const Summary s = summarise(st, plan);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const int unfinished = s.counts[0] + s.counts[1];
+    auto count = [&](Status st) { return s.counts[static_cast<size_t>(st)]; };
+    const int unfinished = count(Status::pending) + count(Status::running);
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "sweep summary: %zu runs: done %d, diverged %d, failed %d, unfinished %d | wall %s | "
                   "store writes %.3f s of %.1f group-seconds (%.2f%%)",
-                  plan.runs.size(), s.counts[2], s.counts[3], s.counts[4], unfinished,
+                  plan.runs.size(), count(Status::done), count(Status::diverged), count(Status::failed), unfinished,
                   format_duration(wall).c_str(), store_s, wall * (size / r),
                   100.0 * store_s / std::max(1e-9, wall * (size / r)));
     log.note(buf);
@@ -341,7 +381,7 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
     if (stopped && unfinished > 0) {
       log.note("stopped by a signal: " + std::to_string(unfinished) +
                " runs unfinished, checkpoints in " + ckpt_dir + "; rerun the same command to resume");
-      code = 3;
+      code = util::kStopped;
     }
   }
   MPI_Bcast(&code, 1, MPI_INT, 0, world);
@@ -349,7 +389,7 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   watchdog.close();
   st.close();
   MPI_Comm_free(&group_comm);
-  if (code == 0 && rank == 0) {
+  if (code == util::kComplete && rank == 0) {
     std::error_code ec;
     std::filesystem::remove(ckpt_dir, ec);  // empty once every run has finished
   }
@@ -372,19 +412,29 @@ int run_sweep(const SweepOptions& o) {
   const Plan plan = sweep::plan(sc, size, o.config, o.store);
   const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
   for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
+  std::set<std::string> judged;  // each model shape, batch and dtype of the grid once
+  for (const auto& r : plan.runs)
+    if (judged.insert(trace::model_key(r.cfg) + "/" + std::to_string(r.cfg.batch_size) + r.cfg.dtype).second)
+      check_memory(r.cfg, (r.cfg.batch_size + sc.ranks_per_run - 1) / sc.ranks_per_run, dist::local_size(world), o.config);
   const std::string device = train::training_device(plan.runs.front().cfg, dist::local_rank(world), o.config);
   check_gpu_reducer(sc, device, dist::local_size(world), o.config);
   nmech::data::Dataset eval_data;  // eval_every is one value for the whole sweep
   if (plan.runs.front().cfg.eval_every > 0) eval_data = train::load_eval_dataset(plan.runs.front().cfg);
-  store::Store st = open_or_create(plan, sc, data, world, rank);
+  const store::StoreLock lock = lock_store(plan.store_path, world, rank);
+  store::Store st = open_or_create(plan, sc, data, world, rank, o.collective_timeout_s);
   try {
     return train_all(o, sc, plan, data, eval_data.count > 0 ? &eval_data : nullptr, device, st, t0);
+  } catch (const util::IoError& e) {
+    std::fprintf(stderr, "nmech: I/O error on world rank %d: %s; committed rows are kept, rerun to resume\n", rank,
+                 e.what());
+    std::fflush(stderr);
+    MPI_Abort(world, util::kFailed);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "nmech: internal error on world rank %d: %s\n", rank, e.what());
     std::fflush(stderr);
-    MPI_Abort(world, 1);
-    return 1;
+    MPI_Abort(world, util::kFailed);
   }
+  return util::kFailed;
 }
 
 }  // namespace nmech::sweep

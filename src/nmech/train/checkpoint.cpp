@@ -1,26 +1,38 @@
-// Trainer checkpoints (DESIGN.md "Resume is exact"): everything a step reads that an earlier
-// step wrote, so training from a checkpoint gives the same bits as never stopping. LibTorch's
-// archive format; written to "<path>.tmp", fsynced and renamed into place.
+// Trainer checkpoints (docs/FAULTS.md): everything a step reads that an earlier step wrote, so
+// training from a checkpoint gives the same bits as never stopping; and proof that a file is the
+// one this run wrote, for this store, config and data, whole.
+//
+// The file: a first line "nmech-checkpoint 2", a second line of JSON (whose it is, where it
+// stands, the size and SHA-256 of the rest), then LibTorch's archive. Written in full to
+// "<path>.tmp" with every write checked, fsynced, and renamed into place, so a crash or a full
+// disk leaves the old file or the new one, never half of one.
 #include <ATen/CPUGeneratorImpl.h>
 #include <fcntl.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 
 #include "nmech/config/run_config.hpp"
+#include "nmech/config/sha256.hpp"
 #include "nmech/data/loader.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
+#include "nmech/util/io_error.hpp"
 
 namespace nmech::train {
 
 namespace {
 
-constexpr std::int64_t kFormat = 1;
+constexpr const char* kMagic = "nmech-checkpoint 2\n";
 
 at::Tensor doubles(const std::vector<double>& v) {
   return torch::tensor(v, torch::kDouble);
@@ -31,30 +43,46 @@ std::vector<double> to_doubles(const at::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
-void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 at::Tensor read(torch::serialize::InputArchive& in, const std::string& key) {
   at::Tensor t;
   in.read(key, t);
   return t;
 }
 
+std::string short_hash(const std::string& h) { return h.empty() ? "none" : h.substr(0, 12); }
+
+// Writes all of `text` to `path` and fsyncs it; util::IoError on any failure (the file removed).
+void write_file(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw util::IoError(path + ": cannot write the checkpoint: " + std::strerror(errno));
+  std::size_t done = 0;
+  int err = 0;
+  while (done < text.size() && err == 0) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno != EINTR) err = errno;
+    if (n > 0) done += static_cast<std::size_t>(n);
+  }
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
+    ::unlink(path.c_str());
+    throw util::IoError(path + ": cannot write the checkpoint: " + std::strerror(err));
+  }
+}
+
+std::string config_hash(const config::RunConfig& cfg) { return config::sha256_hex(config::to_toml(cfg)); }
+
 }  // namespace
 
-void Trainer::save_checkpoint(const std::string& path, std::int64_t next_step, const store::Progress& p) {
+void Trainer::save_checkpoint(const std::string& path, std::int64_t next_step, const store::Progress& p,
+                              const CheckpointOwner& owner) {
   State& s = *s_;
   torch::serialize::OutputArchive out;
   const auto pos = s.loader_position();
-  out.write("meta", torch::tensor({kFormat, next_step, p.rows_committed, p.last_step, pos.epoch,
-                                   pos.offset, static_cast<std::int64_t>(s.sgd->steps())},
+  out.write("meta", torch::tensor({next_step, p.rows_committed, p.last_step, pos.epoch, pos.offset,
+                                   static_cast<std::int64_t>(s.sgd->steps())},
                                   torch::kLong));
   out.write("last_loss", doubles({p.last_loss}));
-  out.write("config_sha256", c10::IValue(config::sha256_hex(config::to_toml(s.cfg))));
   for (std::size_t i = 0; i < s.named.size(); ++i) out.write("param." + std::to_string(i), s.named[i].second.detach());
   std::size_t b = 0;
   for (const auto& buf : s.net->buffers(true)) out.write("buffer." + std::to_string(b++), buf);
@@ -67,23 +95,70 @@ void Trainer::save_checkpoint(const std::string& path, std::int64_t next_step, c
     std::lock_guard<std::mutex> lock(gen.mutex());
     out.write("rng", gen.get_state());
   }
+  std::ostringstream payload;
+  out.save_to(payload);
+  const std::string bytes = payload.str();
+  const nlohmann::json header = {{"store_id", owner.store_id},
+                                 {"run", owner.run},
+                                 {"config_sha256", config_hash(s.cfg)},
+                                 {"data_sha256", s.data->sha256},
+                                 {"next_step", next_step},
+                                 {"rows_committed", p.rows_committed},
+                                 {"payload_bytes", bytes.size()},
+                                 {"payload_sha256", config::Sha256().update(bytes).hex()}};
   const std::string tmp = path + ".tmp";
-  out.save_to(tmp);
-  fsync_path(tmp);
-  std::filesystem::rename(tmp, path);
+  write_file(tmp, kMagic + header.dump() + "\n" + bytes);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw util::IoError(path + ": cannot put the checkpoint in place: " + ec.message());
 }
 
-std::int64_t Trainer::load_checkpoint(const std::string& path, store::Progress& p) {
+std::string Trainer::verify_checkpoint(const std::string& path, const CheckpointOwner& owner) const {
+  const State& s = *s_;
+  auto refuse = [&](const std::string& why) { return CheckpointRefused(path + ": " + why); };
+  std::ifstream f(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (!f.good() && !f.eof()) throw refuse("cannot be read");
+  if (text.rfind(kMagic, 0) != 0) throw refuse("not an nmech checkpoint (or one from an older nmech)");
+  const std::size_t eol = text.find('\n', std::strlen(kMagic));
+  if (eol == std::string::npos) throw refuse("truncated inside its header");
+  nlohmann::json h;
+  try {
+    h = nlohmann::json::parse(text.substr(std::strlen(kMagic), eol - std::strlen(kMagic)));
+    std::string payload = text.substr(eol + 1);
+    const auto want = h.at("payload_bytes").get<std::size_t>();
+    if (payload.size() != want)
+      throw refuse("truncated: " + std::to_string(payload.size()) + " of " + std::to_string(want) + " bytes");
+    if (config::Sha256().update(payload).hex() != h.at("payload_sha256").get<std::string>())
+      throw refuse("damaged: its bytes do not match their checksum");
+    auto differs = [&](const char* key, const std::string& mine, const std::string& why) {
+      const std::string theirs = h.at(key).get<std::string>();
+      if (theirs != mine)
+        throw refuse(why + " (" + key + " " + short_hash(theirs) + ", expected " + short_hash(mine) + ")");
+    };
+    differs("store_id", owner.store_id, "belongs to another store, e.g. one deleted and made anew at this path");
+    differs("run", owner.run, "belongs to another run");
+    differs("config_sha256", config_hash(s.cfg), "was made with another run config");
+    differs("data_sha256", s.data->sha256, "was made from other training data");
+    const auto next = h.at("next_step").get<std::int64_t>();
+    const auto rows = h.at("rows_committed").get<std::int64_t>();
+    if (next < 1 || next >= s.cfg.steps) throw refuse("step " + std::to_string(next) + " is outside the run");
+    if (rows > owner.rows_committed)
+      throw refuse("is ahead of the store (" + std::to_string(rows) + " rows committed, the store has " +
+                   std::to_string(owner.rows_committed) + ")");
+    return payload;
+  } catch (const nlohmann::json::exception& e) {
+    throw refuse(std::string("damaged header: ") + e.what());
+  }
+}
+
+std::int64_t Trainer::load_checkpoint(const std::string& payload, store::Progress& p) {
   State& s = *s_;
   torch::serialize::InputArchive in;
-  in.load_from(path, torch::kCPU);  // a GPU run's tensors too: copied onto its device below
-  c10::IValue sha;
-  in.read("config_sha256", sha);
-  if (sha.toStringRef() != config::sha256_hex(config::to_toml(s.cfg)))
-    throw std::runtime_error(path + ": checkpoint of a different run config");
+  std::istringstream bytes(payload);
+  in.load_from(bytes, torch::kCPU);  // a GPU run's tensors too: copied onto its device below
   const at::Tensor meta = read(in, "meta");
   auto m = meta.accessor<std::int64_t, 1>();
-  if (m[0] != kFormat) throw std::runtime_error(path + ": unknown checkpoint format");
   at::NoGradGuard no_grad;
   for (std::size_t i = 0; i < s.named.size(); ++i) s.named[i].second.copy_(read(in, "param." + std::to_string(i)));
   std::size_t b = 0;
@@ -93,8 +168,8 @@ std::int64_t Trainer::load_checkpoint(const std::string& path, store::Progress& 
     at::Tensor t;
     if (in.try_read("momentum." + std::to_string(i), t)) v[i] = t.to(s.device, false, /*copy=*/true);
   }
-  s.sgd->set_steps(static_cast<long>(m[6]));
-  s.loader = std::make_unique<data::Loader>(s.data->count, s.cfg.seed, data::LoaderPosition{m[4], m[5]});
+  s.sgd->set_steps(static_cast<long>(m[5]));
+  s.loader = std::make_unique<data::Loader>(s.data->count, s.cfg.seed, data::LoaderPosition{m[3], m[4]});
   s.next.reset();
   s.tracer->load_state(to_doubles(read(in, "tracer")));
   {
@@ -102,10 +177,10 @@ std::int64_t Trainer::load_checkpoint(const std::string& path, store::Progress& 
     std::lock_guard<std::mutex> lock(gen.mutex());
     gen.set_state(read(in, "rng"));
   }
-  p.rows_committed = m[2];
-  p.last_step = m[3];
+  p.rows_committed = m[1];
+  p.last_step = m[2];
   p.last_loss = to_doubles(read(in, "last_loss"))[0];
-  return m[1];
+  return m[0];
 }
 
 }  // namespace nmech::train

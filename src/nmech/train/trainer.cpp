@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 #include <numeric>
@@ -62,6 +63,7 @@ data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& orig
                    : cfg.dataset == "fashion-mnist" ? data::load_fashion_mnist(cfg.data_dir, true)
                                                     : load_prepared(cfg, "train");
   check_dataset(cfg, d, origin);
+  d.sha256 = data::fingerprint(d);
   return d;
 }
 
@@ -275,14 +277,33 @@ double Trainer::step(std::int64_t k, bool trace) {
   return loss_v;
 }
 
+std::string Trainer::trusted_checkpoint(const RunHooks& hooks, const CheckpointOwner& owner) const {
+  if (hooks.checkpoint.empty() || !std::filesystem::exists(hooks.checkpoint)) return "";
+  std::string payload, refused;
+  try {
+    payload = verify_checkpoint(hooks.checkpoint, owner);
+  } catch (const CheckpointRefused& e) {
+    refused = e.what();
+  }
+  // Every rank of a group reads the same file; should one of them refuse it, all start over.
+  const bool any_refused = s_->reducer ? s_->reducer->any(!refused.empty()) : !refused.empty();
+  if (!any_refused) return payload;
+  if (hooks.write)
+    std::fprintf(stderr, "nmech: checkpoint refused: %s; run %s starts again from step 0\n",
+                 refused.empty() ? (hooks.checkpoint + ": refused by another rank of the group").c_str() : refused.c_str(),
+                 owner.run.c_str());
+  return "";
+}
+
 RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const RunHooks& hooks) {
   State& s = *s_;
   RunOutcome out;
   store::Progress prog;
   prog.last_loss = std::numeric_limits<double>::quiet_NaN();
+  const CheckpointOwner owner{st.id(), run_name, st.progress(run_name).rows_committed};
   std::int64_t k0 = 0;
-  if (!hooks.checkpoint.empty() && std::filesystem::exists(hooks.checkpoint)) {
-    k0 = load_checkpoint(hooks.checkpoint, prog);
+  if (const std::string payload = trusted_checkpoint(hooks, owner); !payload.empty()) {
+    k0 = load_checkpoint(payload, prog);
   } else if (s.reducer && s.reducer->size() > 1) {
     // Parameters and buffers (BatchNorm's running statistics) from the leader; same seed, same
     // code: replicas must already agree.
@@ -335,7 +356,7 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     const bool due = hooks.checkpoint_every > 0 && (k + 1) % hooks.checkpoint_every == 0;
     if ((stop || due) && !hooks.checkpoint.empty()) {
       flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
-      if (hooks.write) save_checkpoint(hooks.checkpoint, k + 1, prog);
+      if (hooks.write) save_checkpoint(hooks.checkpoint, k + 1, prog, owner);
     }
     if (stop) {
       out.stopped = true;

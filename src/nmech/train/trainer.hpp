@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "nmech/config/run_config.hpp"
@@ -60,6 +61,19 @@ int visible_gpus();
 // key 'device' where no GPU is visible or this LibTorch was built without CUDA.
 std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin);
 
+// Whose a checkpoint is, besides the run's config and data (which the trainer knows).
+struct CheckpointOwner {
+  std::string store_id;             // store::Store::id() of the store the rows go to
+  std::string run;                  // the run's name in that store
+  std::int64_t rows_committed = 0;  // the store's record: a checkpoint may not be ahead of it
+};
+
+// A checkpoint file that cannot be trusted: "<path>: <what differs>". The run then starts over.
+class CheckpointRefused : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 class Trainer {
  public:
   // device: from training_device. The data stays on the host; each batch is copied over.
@@ -95,15 +109,25 @@ class Trainer {
   RunOutcome run(store::Store& store, const std::string& run_name, const RunHooks& hooks = {});
 
   // Checkpoint at a step boundary (rows flushed): model, buffers, optimizer, data position, RNG,
-  // tracer and the progress record. Written to "<path>.tmp" and renamed, so a crash leaves the
-  // old or the new file, never half of one. load returns the next step to train.
-  void save_checkpoint(const std::string& path, std::int64_t next_step, const store::Progress& p);
-  std::int64_t load_checkpoint(const std::string& path, store::Progress& p);
+  // tracer and the progress record, with its owner, config and data fingerprints and a checksum
+  // (checkpoint.cpp). Written to "<path>.tmp" and renamed, so a crash leaves the old or the new
+  // file, never half of one; util::IoError when the system refuses the write.
+  void save_checkpoint(const std::string& path, std::int64_t next_step, const store::Progress& p,
+                       const CheckpointOwner& owner);
+  // Proves the file at `path` is whole and is this run's (owner, config, data), changing nothing;
+  // returns its payload for load_checkpoint, or throws CheckpointRefused saying what differs.
+  std::string verify_checkpoint(const std::string& path, const CheckpointOwner& owner) const;
+  // Restores a verified payload; returns the next step to train.
+  std::int64_t load_checkpoint(const std::string& payload, store::Progress& p);
 
   // One training step k: batch, forward, backward, tracer reads, update. Returns the loss.
   // Without trace the tracer is skipped (benchmarks). A non-finite loss or parameter leaves
   // the parameters un-updated and tracer().non_finite() true.
   double step(std::int64_t k, bool trace = true);
+
+  // The verified payload of hooks.checkpoint, or "" (none, or refused: one line on stderr).
+  // Collective over the group.
+  std::string trusted_checkpoint(const RunHooks& hooks, const CheckpointOwner& owner) const;
 
   // Pieces exposed for tests (e.g. perturbing the initial parameters).
   struct State;

@@ -522,7 +522,7 @@ TEST(RunConfigToml, RoundTripIsExact) {
   c.nesterov = false;
   c.decoupled_weight_decay = true;
   c.batch_size = 1;
-  c.steps = 123456789012;
+  c.steps = 123456789;
   c.seed = 9223372036854775807ull;
   c.dtype = "float64";
   c.threads = 16;

@@ -30,7 +30,8 @@ trace::RowBlock rows(bool prefetch, std::int64_t from, std::int64_t to, const st
   auto& s = trainer.state();
   s.prefetch = prefetch;
   store::Progress p;
-  std::int64_t k = checkpoint.empty() ? 0 : trainer.load_checkpoint(checkpoint, p);
+  const train::CheckpointOwner owner{"test-store", "test-run", 0};
+  std::int64_t k = checkpoint.empty() ? 0 : trainer.load_checkpoint(trainer.verify_checkpoint(checkpoint, owner), p);
   EXPECT_EQ(k, checkpoint.empty() ? 0 : from);
   for (; k < to; ++k) {
     trainer.step(k);
@@ -72,7 +73,7 @@ TEST(Prefetch, CheckpointWithABatchDrawnAheadResumesAtIt) {
     ASSERT_TRUE(s.next.has_value());  // step 4's batch is drawn already
     s.tracer->take_rows();
     store::Progress p;
-    trainer.save_checkpoint(path, 4, p);
+    trainer.save_checkpoint(path, 4, p, {"test-store", "test-run", 0});
   }
   const auto resumed = rows(true, 4, 8, path);
   const auto whole = rows(true, 4, 8);

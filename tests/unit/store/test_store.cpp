@@ -262,14 +262,14 @@ TEST(Store, FileAndRunAttributes) {
   const fs::path path = make_store(test_dir());
   const Store s = Store::open_read(path.string());
   EXPECT_EQ(s.file_attr("format"), "nmech-store");
-  EXPECT_EQ(s.file_attr("format_version"), "2");
+  EXPECT_EQ(s.file_attr("format_version"), std::to_string(kFormatVersion));
   EXPECT_EQ(s.file_attr("nmech_version"), "0.1.0");
   EXPECT_EQ(s.file_attr("config"), "[sweep]\nlr = [0.125]\n");
   EXPECT_TRUE(contains(error_of([&] { s.file_attr("nope"); }), "nope"));
 
   H5File f(path);
   ASSERT_GE(f.id, 0);
-  EXPECT_EQ(number_attr<std::int64_t>(f.id, "/", "format_version", H5T_NATIVE_INT64), 2);
+  EXPECT_EQ(number_attr<std::int64_t>(f.id, "/", "format_version", H5T_NATIVE_INT64), kFormatVersion);
   EXPECT_EQ(number_attr<double>(f.id, "/", "created_utc", H5T_NATIVE_DOUBLE), 1.7e9);
   EXPECT_EQ(number_attr<double>(f.id, "/runs/a", "lr", H5T_NATIVE_DOUBLE), 0.125);
   EXPECT_EQ(number_attr<std::int64_t>(f.id, "/runs/b", "seed", H5T_NATIVE_INT64), 7);
@@ -443,7 +443,7 @@ import h5py
 import numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["format"] == "nmech-store", f.attrs["format"]
-assert f.attrs["format_version"] == 2
+assert f.attrs["format_version"] == 3
 d = f["runs/a/translation/translation_sum"]
 assert d.shape == (5, 3), d.shape
 assert d.dtype == np.float64
