@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 5's benchmarks in one go (JSON lines): the 60 MB all-reduce (raw MPI, nmech's reducer,
+# The gradient-reduction benchmarks in one go (JSON lines): the 60 MB all-reduce (raw MPI, nmech's reducer,
 # Gloo), the 2-rank training step with each reducer against Python DDP (gloo), weak scaling
 # 2 ranks vs 1 at the same per-rank batch, at width 1/8 (batch 128) and full width (batch 32).
 # Every process runs one thread and no process is pinned (mp.spawn pins nothing either).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU step benchmark (issues 5 and 8): VGG-16-BN at Tiny ImageNet's shape (3×64×64, 200 classes),
+# GPU step benchmark: VGG-16-BN at Tiny ImageNet's shape (3×64×64, 200 classes),
 # width 1, classifier 1024, batch 256, float32 without TF32, synthetic images: nmech with the
 # tracer off and on, then Python PyTorch eager on the same GPU (the same settings; its batch kept
 # on the GPU, and copied from host memory every step as nmech does). Images per second, JSON lines.

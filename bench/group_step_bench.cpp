@@ -1,4 +1,4 @@
-// The data-parallel training step (issue 5): VGG-16-BN width 1/8 on Fashion-MNIST, one thread
+// The data-parallel training step: VGG-16-BN width 1/8 on Fashion-MNIST, one thread
 // per rank, the global batch split across the ranks of the launch. Median step of the slowest
 // rank, and the median time a step waited for gradient reductions after backward (what was not
 // hidden behind it). Run it with each reducer to see what overlap hides, and with 1 and 2

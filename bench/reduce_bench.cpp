@@ -1,4 +1,4 @@
-// All-reduce of a VGG-16-sized gradient (issue 5): full-width VGG-16-BN's parameters (float32,
+// All-reduce of a VGG-16-sized gradient: full-width VGG-16-BN's parameters (float32,
 // about 60 MB) summed over the ranks of the launch, median of --reps repetitions, the slowest
 // rank each time. Compared: one raw MPI_Allreduce of the same bytes already in one buffer (and
 // followed by the division that averaging needs); the reducer's transport on ready buckets; the

@@ -1,7 +1,7 @@
-// Training-step benchmark (issue 2): VGG-16-BN width 1/8, batch 128, 32×32, one thread,
+// Training-step benchmark: VGG-16-BN width 1/8, batch 128, 32×32, one thread,
 // Fashion-MNIST; median step time with the tracer on or off, and peak RSS of the process.
 // One mode per process so peak memory is that mode's own: run it twice (bench/run.sh).
-// On a GPU (issue 5): --device cuda --image 3,64,200 --set width=1 --set batch_size=256 ...
+// On a GPU: --device cuda --image 3,64,200 --set width=1 --set batch_size=256 ...
 // trains on synthetic images of that shape and reports images per second (bench/gpu.sh).
 #include <sys/resource.h>
 #include <torch/torch.h>

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sweep benchmark (issue 4): the share of a sweep's wall time spent writing the store, and the
+# Sweep benchmark: the share of a sweep's wall time spent writing the store, and the
 # trace bytes per recorded step against the paper's checkpoint-then-trace approach.
 # Usage: bench/sweep_bench.sh [ranks] [config]. Prints the sweep's summary line and JSON lines.
 set -euo pipefail

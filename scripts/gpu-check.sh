@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks of issues 5 and 8 in one command, for a machine with a GPU (about 5–8 minutes
+# The GPU checks (NCCL reduction, the GPU training run) in one command, for a machine with a GPU (about 5–8 minutes
 # with 16 cores): builds against that machine's CUDA LibTorch and NCCL (an installed PyTorch's
 # CMake prefix, or LIBTORCH=<a LibTorch distribution>) with the `gpu` preset, runs the GPU tests
 # (ctest -L gpu: the one-rank NCCL reduction, a VGG-16-BN run on the GPU whose exact predictions

@@ -1,4 +1,4 @@
-"""Per-run and per-family fits of measured traces against theory (THEORY.md §5–§6).
+"""Per-run and per-family fits of measured traces against theory (docs/THEORY.md §5–§7).
 
 - errors: relative error of pred_exact and pred_paper per set, normalised by translation_abs_sum
   (translation), scale_sq_norm (scale), sq_norm_in + sq_norm_out (rescale); the median and the worst
@@ -28,12 +28,12 @@ from .theory import Optim
 UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 # |S| below NOISE_FACTOR·u·Σ|θ| is noise (float32: 6e-5 of Σ|θ|).
 NOISE_FACTOR = 1e3
-# Equilibrium (THEORY.md §7), judged per layer on the live sets' RMS angle:
+# Equilibrium (docs/THEORY.md §7c), judged per layer on the live sets' RMS angle:
 ANGLE_TOL = 0.05  # |RMS angle/Δ* − 1| within this: at equilibrium
 RELAXED_T_REL = 5  # the window starts at least this many T_rel after the start (plus the first decay)
 # A set is live while its gradient still drives it: ηG/(2λ(1 − β)Q) is ~1 for a set in equilibrium
 # (SGD exactly ηG/((2λ − ηλ²)Q); with momentum and uncorrelated steps V ≈ G/(1 − β²)) and 0 for a
-# dead unit (G ≡ 0) whatever η, λ, β; below LIVE_RATIO the set has collapsed (THEORY.md §7).
+# dead unit (G ≡ 0) whatever η, λ, β; below LIVE_RATIO the set has collapsed (docs/THEORY.md §7c).
 LIVE_RATIO = 0.1
 COLLAPSED_Q = 1e-3  # a set whose Q is below this share of its layer's 90th percentile has collapsed
 RUN_LAYERS_AT_EQ = 0.75  # a run is at equilibrium when this share of its judged layers is
@@ -41,7 +41,7 @@ RUN_LAYERS_AT_EQ = 0.75  # a run is at equilibrium when this share of its judged
 # by more than this in median at the last row. Old errors decay with the recurrence, so in steady
 # state the miss is about the relative shift of Q* that the violation causes: at 1e-2 it moves the
 # angle by ≤ 0.5%, a tenth of ANGLE_TOL; above it the violation, not the theory, sets the angle.
-# (Round-off alone leaves ≤ 1e-4 in float32, THEORY.md §7.)
+# (Round-off alone leaves ≤ 1e-4 in float32, docs/THEORY.md §7a.)
 EXACT_TOL = 1e-2
 # The states of a layer (and of a run), in the order ties are broken.
 EQ_STATES = ("not_relaxed", "symmetry_broken", "drifting", "off_equilibrium", "at_equilibrium", "collapsed")
@@ -318,7 +318,7 @@ def check_rate(fit: TranslationFit, o: Optim, rate_formula, tolerance: float) ->
 
 
 # ---------------------------------------------------------------------------------------------
-# scale: equilibrium, judged per layer on the angle over live sets (THEORY.md §6–§7)
+# scale: equilibrium, judged per layer on the angle over live sets (docs/THEORY.md §6, §7c)
 
 
 def equilibrium_window(step: np.ndarray, needed: float, t_rel: float, min_rows: int = 10) -> tuple[int, str]:
@@ -341,7 +341,7 @@ def relaxed_after(t_rel: float, q0_over_qstar: float) -> float:
     """Steps after which a set may be at equilibrium: RELAXED_T_REL·T_rel, plus the first decay.
 
     A set that starts far above its equilibrium norm first loses ln(Q_0/Q*) at the memory rate
-    2ηλ/(1 − β) = 1/(2T_rel) per step (THEORY.md §6), i.e. in 2T_rel·ln(Q_0/Q*) steps.
+    2ηλ/(1 − β) = 1/(2T_rel) per step (docs/THEORY.md §6), i.e. in 2T_rel·ln(Q_0/Q*) steps.
     """
     excess = math.log(q0_over_qstar) if q0_over_qstar > 1 else 0.0
     return t_rel * (RELAXED_T_REL + 2 * excess)
@@ -504,7 +504,7 @@ def scale_curves(view: RunView, idx: np.ndarray, step: np.ndarray, o: Optim, fit
 
 def loglog_slope(lr: list[float], err: list[float], min_lr: int = 3) -> float:
     """Least-squares slope of ln(err) against ln(lr) over the positive, finite points; NaN with
-    fewer than min_lr distinct lr (THEORY.md §7: order in η from ≥ 3 values)."""
+    fewer than min_lr distinct lr (docs/THEORY.md §7d: order in η from ≥ 3 values)."""
     pts = [(x, y) for x, y in zip(lr, err) if x > 0 and y > 0 and math.isfinite(y)]
     if len({x for x, _ in pts}) < min_lr:
         return math.nan

@@ -345,7 +345,7 @@ def _definitions() -> list[str]:
         ("relative error", "|prediction − measured| / normaliser per set: translation Σ_A|θ| "
          "(translation_abs_sum), scale Q = |θ_A|², rescale Q_in + Q_out. Median = the (n//2)-th smallest "
          "over n sets, worst = the largest (as `nmech run` prints); *_worst_max = worst over the rows read."),
-        ("pred_exact / pred_paper", "THEORY.md §4 exact discrete recurrence / §5 continuous prediction."),
+        ("pred_exact / pred_paper", "docs/THEORY.md §4 exact discrete recurrence / §5 continuous prediction."),
         ("translation_rate_fit", "median over sets of the decay factor per step of the translation sum S_k: "
          "a line through ln|S_k| (after the fast root's transient; rows above the float noise floor), or "
          "for sums that change sign twice a fitted damped oscillation S_{k+1} = aS_k − bS_{k−1}. "

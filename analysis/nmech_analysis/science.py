@@ -7,7 +7,7 @@ that says what is missing (and writes a CSV with its header only).
 
 Reads go through the reader (committed rows only, at most MAX_ROWS rows per run, evenly strided
 with the last committed row, reader.row_selection). Medians over sets are numpy medians over the
-finite values. Formulas cite THEORY.md.
+finite values. Formulas cite docs/THEORY.md.
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ DPI = 80  # as figures.py
 MAX_ROWS = 500
 FAMILIES = ("translation", "scale", "rescale")
 FAM_COLOR = {"translation": "#1f77b4", "scale": "#d62728", "rescale": "#2ca02c"}
-# Relative errors below this are float noise of the run's dtype (THEORY.md §7: float32
+# Relative errors below this are float noise of the run's dtype (docs/THEORY.md §7a: float32
 # recurrences hold to 1e-6 – 1e-5), never fitted.
 ERROR_FLOOR = {"float32": 1e-6, "float64": 1e-12}
 LEARNED_FRACTION = 0.75  # a run learned if its final loss is below 0.75·ln(classes)
@@ -397,7 +397,7 @@ def raw_parameters(results: list[RunResult], out_dir: str) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. conservation at λ = 0 (THEORY.md §3)
+# 4. conservation at λ = 0 (docs/THEORY.md §3)
 
 
 @dataclass
@@ -436,7 +436,7 @@ def _drift(r: RunResult, t: float) -> Drift:
 
 
 def conservation(results: list[RunResult], out_dir: str) -> Figure:
-    """At λ = 0: S constant, Q and R drift by η∫G dt, i.e. ∝ η at fixed t (THEORY.md §3)."""
+    """At λ = 0: S constant, Q and R drift by η∫G dt, i.e. ∝ η at fixed t (docs/THEORY.md §3)."""
     png, name = "science_conservation.png", "science_conservation.csv"
     header = ["group", "run", "lr", "t", "translation_max_change", "scale_drift", "rescale_drift",
               "slope_scale", "slope_rescale"]
@@ -494,7 +494,7 @@ def conservation(results: list[RunResult], out_dir: str) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# 5. gradient descent vs gradient flow vs modified flow (THEORY.md §5.1, §7)
+# 5. gradient descent vs gradient flow vs modified flow (docs/THEORY.md §5.1, §7d)
 
 PREDICTIONS = ("gradient_flow", "paper", "modloss")
 PRED_STYLE = {"gradient_flow": ("#7f7f7f", "o"), "paper": ("#d62728", "s"), "modloss": ("#1f77b4", "D")}
@@ -502,7 +502,7 @@ PRED_STYLE = {"gradient_flow": ("#7f7f7f", "o"), "paper": ("#d62728", "s"), "mod
 
 def flow_rate(o: theory.Optim, family: str) -> float:
     """κ of gradient flow with weight decay and no forcing: λ (translation), 2λ (scale, rescale);
-    heavy ball's overdamped limit divides by 1 − β (THEORY.md §5.2)."""
+    heavy ball's overdamped limit divides by 1 − β (docs/THEORY.md §5.2)."""
     kappa = o.weight_decay if family == "translation" else 2 * o.weight_decay
     return kappa / (1 - o.momentum)
 
@@ -595,7 +595,7 @@ def order_in_eta(results: list[RunResult], out_dir: str) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. equilibrium across the grid (THEORY.md §6, §7)
+# 6. equilibrium across the grid (docs/THEORY.md §6, §7c)
 
 STATE_COLOR = {"at_equilibrium": "#2ca02c", "drifting": "#ff7f0e", "off_equilibrium": "#d62728",
                "symmetry_broken": "#9467bd", "not_relaxed": "#7f7f7f", "collapsed": "#000000"}
@@ -664,11 +664,11 @@ def equilibrium_grid(results: list[RunResult], out_dir: str) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# 7. collapse onto the relaxation time (THEORY.md §4.1, §6)
+# 7. collapse onto the relaxation time (docs/THEORY.md §4.1, §6)
 
 
 def translation_prediction(o: theory.Optim, steps: np.ndarray) -> np.ndarray:
-    """S_k/S_0 of the exact translation recurrence from (S_0, m_0 = 0) (THEORY.md §4.1)."""
+    """S_k/S_0 of the exact translation recurrence from (S_0, m_0 = 0) (docs/THEORY.md §4.1)."""
     m = theory.translation_matrix(o)
     out = np.empty(steps.size)
     for i, k in enumerate(steps):
@@ -678,7 +678,7 @@ def translation_prediction(o: theory.Optim, steps: np.ndarray) -> np.ndarray:
 
 def running_rms(a: np.ndarray, w: int) -> np.ndarray:
     """Per column, the RMS of the finite values among the last w rows (NaN if none): Δ* is an RMS
-    angle (THEORY.md §6), and a plain mean of fluctuating angles sits below it."""
+    angle (docs/THEORY.md §6), and a plain mean of fluctuating angles sits below it."""
     ok = np.isfinite(a)
     cs = np.vstack([np.zeros((1, a.shape[1])), np.cumsum(np.where(ok, a * a, 0.0), axis=0)])
     cn = np.vstack([np.zeros((1, a.shape[1])), np.cumsum(ok, axis=0)])
@@ -718,7 +718,7 @@ def collapse_run(r: RunResult) -> Collapse:
         with np.errstate(divide="ignore", invalid="ignore"):
             qstar = c * f[half].mean(axis=0) if half.any() else np.full(q.shape[1], math.nan)
             # live sets in the second half, as fits.py judges equilibrium: a collapsed unit has
-            # Q → 0 and no meaningful angle (THEORY.md §7)
+            # Q → 0 and no meaningful angle (docs/THEORY.md §7c)
             live = np.zeros(q.shape[1], bool)
             layers = view.set_layers("scale")[0]
             for layer in np.unique(layers):  # per layer: collapse is judged against the layer's norms
@@ -800,7 +800,7 @@ def collapse(results: list[RunResult], out_dir: str) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# 8. momentum: damping regimes, period and decay (THEORY.md §4.1, §4.3)
+# 8. momentum: damping regimes, period and decay (docs/THEORY.md §4.1, §4.3)
 
 
 def boundary_beta(eta_lambda: np.ndarray, family: str) -> np.ndarray:
@@ -868,7 +868,7 @@ def momentum(results: list[RunResult], out_dir: str) -> Figure:
         o = _optim(r.info)
         el = o.lr * o.weight_decay
         under = theory.translation_underdamped(o)
-        under_s = (1 + o.momentum - 2 * el) ** 2 < 4 * o.momentum  # THEORY.md §4.3
+        under_s = (1 + o.momentum - 2 * el) ** 2 < 4 * o.momentum  # docs/THEORY.md §4.3
         p_pred, r_pred = theory.translation_period(o), theory.translation_rate(o)
         p_meas = r_meas = math.nan
         fitted = 0
@@ -927,7 +927,7 @@ def momentum(results: list[RunResult], out_dir: str) -> Figure:
 
 
 # ---------------------------------------------------------------------------------------------
-# 9. symmetry violation per layer (THEORY.md §2)
+# 9. symmetry violation per layer (docs/THEORY.md §2a, §2c)
 
 
 VIOLATION_NEEDS = {"translation": ("grad_sum", "grad_sq"), "scale": ("theta_dot_grad", "scale_sq_norm", "grad_sq"),
@@ -936,7 +936,7 @@ VIOLATION_NEEDS = {"translation": ("grad_sum", "grad_sq"), "scale": ("theta_dot_
 
 
 def violation_rows(view: RunView, fam: str, idx: np.ndarray, classes: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per row and set, the normalised gradient constraint (THEORY.md §2): translation
+    """Per row and set, the normalised gradient constraint (docs/THEORY.md §2a): translation
     |Σg|/√(n·G), scale |P|/√(Q·G), rescale |P_in − P_out|/(√(Q_in G_in) + √(Q_out G_out)); per set,
     whether it collapsed (Q at the last row read below COLLAPSED_Q of its start, or G = 0 on a row)."""
     m = lambda k: view.matrix(fam, k, idx)  # noqa: E731

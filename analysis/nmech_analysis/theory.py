@@ -1,4 +1,4 @@
-"""Closed forms the fits are held against (THEORY.md §4.1, §5.2, §6), per run's optimizer settings."""
+"""Closed forms the fits are held against (docs/THEORY.md §4.1, §5.2, §6), per run's optimizer settings."""
 from __future__ import annotations
 
 import math
@@ -31,12 +31,12 @@ class Optim:
     @property
     def effective_lr(self) -> float:
         """η' = η(1 − τ): heavy ball with dampening τ is heavy ball in u = v/(1 − τ) at η'
-        (THEORY.md §5.2b); LibTorch ignores τ without momentum."""
+        (docs/THEORY.md §5.2b); LibTorch ignores τ without momentum."""
         return self.lr * (1 - self.dampening) if self.heavy_ball else self.lr
 
 
 def translation_matrix(o: Optim) -> np.ndarray:
-    """One step of the translation sum (THEORY.md §4.1) on the state (S_k, m_k), m = Σ_A v.
+    """One step of the translation sum (docs/THEORY.md §4.1) on the state (S_k, m_k), m = Σ_A v.
 
     Heavy ball: m_{k+1} = βm_k + νλS_k, S_{k+1} = S_k − ηm_{k+1} (ν = 1 − τ after the first
     step); Nesterov: S_{k+1} = S_k − η(λS_k + βm_{k+1}); decoupled weight decay: Σ_A v ≡ 0.
@@ -76,12 +76,12 @@ def translation_period(o: Optim) -> float:
 
 
 def angle_eq(o: Optim) -> float:
-    """Δ* = √(2η'λ/(1 + β)) (THEORY.md §6; η' = η(1 − τ), §5.2b)."""
+    """Δ* = √(2η'λ/(1 + β)) (docs/THEORY.md §6; η' = η(1 − τ), §5.2b)."""
     return math.sqrt(2 * o.effective_lr * o.weight_decay / (1 + o.momentum))
 
 
 def relax_steps(o: Optim) -> float:
-    """T_rel = (1 − β)/(4η'λ) (THEORY.md §6)."""
+    """T_rel = (1 − β)/(4η'λ) (docs/THEORY.md §6)."""
     denom = 4 * o.effective_lr * o.weight_decay
     return (1 - o.momentum) / denom if denom > 0 else math.inf
 
@@ -90,7 +90,7 @@ def equilibrium_factor(o: Optim) -> float:
     """c with equilibrium_ratio = c·mean(forcing)/mean(Q).
 
     Heavy ball: η'U(1 + β)/(2λQ) with U = V/(1 − τ)², i.e. ηV(1 + β)/(2λ(1 − τ)Q); SGD:
-    ηG/((2λ − ηλ²)Q) (THEORY.md §6, §8).
+    ηG/((2λ − ηλ²)Q) (docs/THEORY.md §6, §8).
     """
     eta, lam, beta = o.lr, o.weight_decay, o.momentum
     if o.heavy_ball:

@@ -1,6 +1,6 @@
 #pragma once
 // `nmech verify`: checks numerically that every symmetry set the suite traces for a model is a
-// symmetry (THEORY.md §2), or, with --break, that a deliberately broken model fails on exactly the
+// symmetry (docs/THEORY.md §2), or, with --break, that a deliberately broken model fails on exactly the
 // sets the break invalidates.
 #include <cstdint>
 #include <string>

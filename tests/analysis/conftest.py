@@ -148,8 +148,8 @@ def report_dir(all_paths: list[str], tmp_path_factory: pytest.TempPathFactory) -
 # compared at one t = ηk = SCIENCE_T (steps = t/η, a row every step): SGD, batch 32, LibTorch's
 # init (unit-scale norms, so that η∫G dt stays small against Q up to t: the linear regime in η),
 # BN ε = 1e-12 (the scale symmetry holds to float32 round-off even as weight decay shrinks the
-# norms, THEORY.md §2):
-# - cons_lr*: λ = 0 (conservation, THEORY.md §3);
+# norms, docs/THEORY.md §2c):
+# - cons_lr*: λ = 0 (conservation, docs/THEORY.md §3);
 # - order_lr*: λ = 0.2 (ηλ = 0.005 … 0.04: the modified flow's O(η²) error stays above float noise).
 SCIENCE_LR = (0.025, 0.05, 0.1, 0.2)
 SCIENCE_T = 5.0

@@ -5,7 +5,7 @@ batch 128: T_rel = 50, at half the demo's steps) and the underdamped run of the 
 trained from the demo's own config files, on the real Fashion-MNIST data, with only the grid
 lists and steps replaced. Claims: every run learns (final training loss ≤ 0.75·ln 10), the
 equilibrium run is at equilibrium in every layer, the underdamped run's translation sums
-oscillate with the period and decay of THEORY.md §4.1 within 10%.
+oscillate with the period and decay of docs/THEORY.md §4.1 within 10%.
 
 Margins, measured on this AVX-512 machine and by hand with ATEN_CPU_CAPABILITY=default and with
 OPENBLAS_CORETYPE=Haswell: losses ≤ 0.71 against 1.73; the three layers' RMS angle within 2.2% of

@@ -6,7 +6,7 @@ Tolerances
   moves a 400-step log-linear fit by ~1e-5 relative, and the fit starts after the fast root's share
   is below 1e-3 (momentum), which biases the exponent by < 0.2%. Observed: ≤ 4e-5. A formula off by
   a factor 2 in ηλ (or one that ignores momentum) misses by 50% or more, so 1% has teeth.
-- Equilibrium (THEORY.md §6–§7): the grid's runs are 8–16 T_rel long and still learning, so their
+- Equilibrium (docs/THEORY.md §6, §7c): the grid's runs are 8–16 T_rel long and still learning, so their
   states are checked against their definitions and their per-layer figures recomputed from the
   store; the angle against Δ* is asserted on the longer runs of test_sweep_store.py (TOL_EQ).
 """
@@ -117,7 +117,7 @@ def test_equilibrium_states_follow_their_definitions(rows):
 
 def test_layer_equilibrium_recomputed_from_the_store(stores):
     """A layer's window, live sets, RMS angle / Δ*, equilibrium ratio and drift, recomputed here
-    with h5py from the store's rows (THEORY.md §6), equal the package's to 1e-9."""
+    with h5py from the store's rows (docs/THEORY.md §6), equal the package's to 1e-9."""
     import h5py
     import numpy as np
 
@@ -167,7 +167,7 @@ def test_fits_skip_diverged_and_unfinished(rows):
 
 
 def test_dampening_runs_on_the_effective_learning_rate_in_cpp_and_python(tmp_path):
-    """THEORY.md §5.2b: with dampening τ the closed forms run on η' = η(1 − τ). The store's own
+    """docs/THEORY.md §5.2b: with dampening τ the closed forms run on η' = η(1 − τ). The store's own
     Δ* and T_rel (written by the C++ side) equal Python's, and both differ from the forms on η."""
     from conftest import make_stores
     made = make_stores({"damp": {"lr": "0.1", "momentum": "0.9", "dampening": "0.3", "weight_decay": "0.01",

@@ -9,7 +9,7 @@ Tolerances (observed values in brackets; float32 trajectories differ between CPU
 keeps a wide margin and no label near its threshold is asserted):
 - recomputation: rel 1e-9 (the same float64 numbers, summed in another order).
 - conservation at λ = 0: max |ΔS|/Σ|θ| < 1e-5 [3e-7]; slopes of the Q and R drift in η in
-  [0.6, 1.4] [0.89, 0.84]; the drift is η²ΣG (THEORY.md §3) to 1e-4 [~1e-6].
+  [0.6, 1.4] [0.89, 0.84]; the drift is η²ΣG (docs/THEORY.md §3) to 1e-4 [~1e-6].
 - order at equal t: gradient flow and pred_paper slopes in [0.7, 1.3] [0.95 – 1.02]; pred_modloss
   in [1.6, 2.4] [1.92 – 2.01]. The modified flow recomputed here with the official code's rate
   2λ − ηλ² or the paper's 2λ has slope ≈ 1 and fails [1.6, 2.4]; gradient flow at rate 2λ on the
@@ -146,7 +146,7 @@ def positive(x: np.ndarray) -> np.ndarray:
 
 
 def is_live(g: np.ndarray, q: np.ndarray, eta: float, lam: float, beta: float) -> np.ndarray:
-    """Live sets of one layer (THEORY.md §7): the gradient still drives them, ηG/(2λ(1 − β)Q) ≥ 0.1,
+    """Live sets of one layer (docs/THEORY.md §7c): the gradient still drives them, ηG/(2λ(1 − β)Q) ≥ 0.1,
     and Q has not collapsed below 1e-3 of the layer's 90th percentile."""
     return (eta * g / (2 * lam * (1 - beta) * q) >= 0.1) & (q >= 1e-3 * np.quantile(q, 0.9))
 
@@ -352,13 +352,13 @@ def test_conservation_s_conserved_q_and_r_drift_in_proportion_to_eta(figs, runs)
     rows = sorted(read_csv(out, by[4].csv), key=lambda x: num(x["lr"]))
     assert all(num(x["t"]) == pytest.approx(SCIENCE_T, rel=1e-6) for x in rows)
     assert max(num(x["translation_max_change"]) for x in rows) < 1e-5
-    # Gradient flow conserves Q and R (THEORY.md §3); the discrete steps do not: at the largest η
+    # Gradient flow conserves Q and R (docs/THEORY.md §3); the discrete steps do not: at the largest η
     # the drift is far above float noise.
     assert num(rows[-1]["scale_drift"]) > 1e3 * FLOOR32 and num(rows[-1]["rescale_drift"]) > 1e3 * FLOOR32
     # ... and it is η·(η ΣG) at fixed t: slope 1 in η; a drift of order η² (slope 2) or none (0) fails.
     for key in ("slope_scale", "slope_rescale"):
         assert 0.6 <= num(rows[0][key]) <= 1.4, rows[0][key]
-    # Why: at λ = 0 the scale recurrence is Q_n = Q_0 + η²Σ_{k<n} G_k exactly (THEORY.md §3, §4.2);
+    # Why: at λ = 0 the scale recurrence is Q_n = Q_0 + η²Σ_{k<n} G_k exactly (docs/THEORY.md §3, §4.2);
     # with η instead of η² it would miss by a factor 1/η.
     for r in cons_runs(runs):
         q, g = r["scale/scale_sq_norm"], r["scale/grad_sq"]
@@ -492,7 +492,7 @@ def test_equilibrium_csv_recomputed(figs, runs):
         f = r["scale/velocity_sq" if beta > 0 else "scale/grad_sq"][rows_][:, cols]
         ang = r["scale/angle_step"][rows_][:, cols]
         c = eta * (1 + beta) / (2 * lam) if beta > 0 else eta / (2 * lam - eta * lam * lam)
-        ratio = c * f.mean(axis=0) / q.mean(axis=0)  # Q*/Q (THEORY.md §6)
+        ratio = c * f.mean(axis=0) / q.mean(axis=0)  # Q*/Q (docs/THEORY.md §6)
         g = r["scale/grad_sq"][rows_][:, cols]
         live = is_live(g.mean(axis=0), q.mean(axis=0), eta, lam, beta)
         rms = np.sqrt(np.mean(ang[:, live] ** 2, axis=0)) / d_star
@@ -523,7 +523,7 @@ def test_equilibrium_angle_is_delta_star(figs, runs):
 
 
 def heavy_ball_sum(eta: float, lam: float, beta: float, steps: np.ndarray) -> np.ndarray:
-    """S_k/S_0 of S_{k+1} = (1 + β − ηλ)S_k − βS_{k−1}, S_{−1} = S_0 (THEORY.md §4.1)."""
+    """S_k/S_0 of S_{k+1} = (1 + β − ηλ)S_k − βS_{k−1}, S_{−1} = S_0 (docs/THEORY.md §4.1)."""
     out, prev, cur = {}, 1.0, 1.0
     for k in range(int(steps.max()) + 1):
         out[k] = cur
@@ -599,7 +599,7 @@ def test_collapse_translation_follows_heavy_ball_not_sgd(figs, runs):
     assert miss > 0.05
     # After 8 T_rel the live sets sit near equilibrium: over the sampled points the median Q/Q* in
     # [0.5, 1.2] [~0.85] and angle/Δ* in [0.5, 1.5] [~0.76]. Q* from SGD's factor η/(2λ) instead of
-    # heavy ball's η(1 + β)/(2λ) (THEORY.md §6) puts Q/Q* near 1.6 (the bounds sit a factor ~1.4
+    # heavy ball's η(1 + β)/(2λ) (docs/THEORY.md §6) puts Q/Q* near 1.6 (the bounds sit a factor ~1.4
     # from both).
     late = [x for x in rows if num(x["k_over_trel"]) >= 8]
     assert len(late) >= 6
@@ -726,7 +726,7 @@ def test_violation_is_small_only_for_true_symmetries(figs, runs):
     rows = read_csv(out, by[9].csv)
     scale = [num(x["median_violation"]) for x in rows if x["family"] == "scale"]
     rescale = [num(x["median_violation"]) for x in rows if x["family"] == "rescale"]
-    assert scale and max(scale) <= 1e-2  # BN ε = 1e-5: ε/(σ² + ε), THEORY.md §2
+    assert scale and max(scale) <= 1e-2  # BN ε = 1e-5: ε/(σ² + ε), docs/THEORY.md §2c
     assert rescale and max(rescale) <= 1e-5
     # Negative control: one side of a rescale pair alone is no symmetry: |P_in|/√(Q_in G_in) is O(1).
     name = next(n for n in chosen_candidates(runs) if n in by[9].sentence)

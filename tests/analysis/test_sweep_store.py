@@ -1,4 +1,4 @@
-"""The report on a real sweep store (issue 7 on issue 4): one file with many runs from
+"""The report on a real sweep store: one file with many runs from
 `mpiexec nmech sweep`, two that diverged, one stopped mid-run by SIGUSR2 (running, with committed
 rows), one never started (pending); and a store that a sweep is writing right now."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// Bad input (issue 2): a one-line error naming the file, line or key; exit code 2; no store left.
+// Bad input: a one-line error naming the file, line or key; exit code 2; no store left.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,4 +1,4 @@
-// nmech prepare-data (issue 8) on datasets the test writes in their standard layouts: a
+// nmech prepare-data on datasets the test writes in their standard layouts: a
 // miniature Tiny ImageNet of real JPEG files and CIFAR-10/100 binaries. The packed file must
 // hold exactly the labels, shapes and pixels written (JPEG: what libjpeg decodes from the file,
 // and within the codec's rounding of what was encoded); damaged inputs give one line, exit 2 and
@@ -293,7 +293,7 @@ double worst_rel(const nmech::test::Matrix& a, const nmech::test::Matrix& b, con
 }
 
 // VGG-16-BN in float32 on the prepared miniature (augmented, momentum, weight decay) on `device`:
-// every family's exact prediction against its measurement, at THEORY.md §6's float32 tolerances
+// every family's exact prediction against its measurement, at docs/THEORY.md §7b's float32 tolerances
 // (translation 1e-5 of Σ|θ|; scale and rescale free running, 1e-4), and "the quantity stays at its
 // first value" as the wrong peer that the same check must reject.
 nmech::test::Matrix check_float32_vgg16_bn(const std::string& device) {

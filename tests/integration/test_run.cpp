@@ -1,5 +1,5 @@
 // `nmech run` on Fashion-MNIST, VGG-16-BN width 1/8, batch 128, 200 steps, lr 0.1, wd 5e-4
-// (issue 2): the exact recurrences against measured traces, with teeth; the continuous
+// checks: the exact recurrences against measured traces, with teeth; the continuous
 // predictions measured and reported; the store read back by the C API and by h5py.
 #include <gtest/gtest.h>
 #include <hdf5.h>
@@ -72,7 +72,7 @@ Matrix s0_scale(const Matrix& s, const Matrix& l1) {
 }
 
 // Re-runs the exact quadratic recurrence on stored forcings, optionally dropping the forcing
-// (teeth) or adding the measured violation P (residual attribution, THEORY.md §4).
+// (teeth) or adding the measured violation P (residual attribution, docs/THEORY.md §4.6).
 enum class Variant { exact, p_corrected };
 Matrix rerun_quadratic(const Matrix& x, const Matrix& g, const Matrix& v, const Matrix& p, double beta,
                        Variant variant) {

@@ -1,4 +1,4 @@
-// The bucketed reducer against a plain all-reduce (issue 5), on 2, 3 and 4 real MPI ranks.
+// The bucketed reducer against a plain all-reduce, on 2, 3 and 4 real MPI ranks.
 // Each rank back-propagates its own shard of a batch through a small VGG-11-BN in float64;
 // the reference is one MPI_Allreduce of the flat local gradient divided by the global batch.
 // For bucket caps from a few KiB to more than the model, with and without overlap, and the

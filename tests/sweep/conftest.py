@@ -1,7 +1,7 @@
 """Helpers for the sweep tests: real mpiexec launches of the nmech binary on tiny grids.
 
 Every launch runs under a wall-clock timeout, so a hang fails the test instead of the CI job
-(ECOSYSTEM.md: a collective write from a subset of ranks hangs forever)."""
+(docs/PLATFORM.md §3: a collective write from a subset of ranks hangs forever)."""
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,5 @@
 """One run's failure stays in that run; a stall is named, not hung; the world matches Slurm
-(issue 4; DESIGN.md "Guarantees")."""
+(docs/DESIGN.md "Guarantees")."""
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,4 @@
-"""Faults made on purpose (issue 16; docs/FAULTS.md is the table of fault -> outcome -> test).
+"""Faults made on purpose (docs/FAULTS.md is the table of fault -> outcome -> test).
 
 Each ends in bounded time with the documented exit code (src/nmech/util/exit_codes.hpp) and one
 line naming what is wrong, and none leaves a run `done` with a row it did not compute in this

@@ -1,5 +1,5 @@
 """A 2x2x2 grid trained by rank groups: every run done, exact predictions hold, data parallelism
-is right (issue 4, "What must be shown")."""
+is right."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,7 +25,7 @@ MODELS = {
     "vgg": 'model = "vgg11_bn"\nwidth = 0.0625\nclassifier_width = 16\n',
     "mlp": 'model = "mlp"\nclassifier_width = 24\n',
 }
-EXACT_TOL = 1e-10  # THEORY.md §7, exact recurrence free running, float64 with ε = 1e-12
+EXACT_TOL = 1e-10  # docs/THEORY.md §7b, exact recurrence free running, float64 with ε = 1e-12
 
 
 def family_errors(run: h5py.Group) -> dict[str, tuple[float, float]]:

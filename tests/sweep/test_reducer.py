@@ -1,4 +1,4 @@
-"""Gradient reducers in a real sweep (issue 5): the bucketed, overlapped reducer trains groups of
+"""Gradient reducers in a real sweep: the bucketed, overlapped reducer trains groups of
 2, 3 and 4 ranks to the same traces as the single all-reduce, and a rank that skips a bucket is
 named within the watchdog's timeout instead of hanging the job.
 
@@ -65,7 +65,7 @@ def test_overlapped_buckets_train_to_the_bits_of_one_all_reduce(tmp: Path, ranks
     # Each sweep says which reducer it used, so the comparison is between two different paths.
     assert "gradients: one all-reduce after backward" in a.stdout, a.stdout
     assert "gradients: MPI buckets of 0.004 MiB, first 0.001 MiB, overlapping backward" in b.stdout, b.stdout
-    # The provenance says how the gradients were summed (ECOSYSTEM.md §3's list).
+    # The provenance says how the gradients were summed (docs/PLATFORM.md §4's list).
     with h5py.File(tmp / "overlap.h5", "r") as f:
         (run,) = f["runs"].values()
         prov = json.loads([x for x in run["provenance"][()] if x][0].decode())

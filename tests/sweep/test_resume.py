@@ -1,5 +1,5 @@
 """Crash safety and exact resume: kill -9 of one rank, a stop signal, a changed config
-(issue 4, "What must be shown"; DESIGN.md "Guarantees")."""
+(docs/DESIGN.md "Guarantees")."""
 from __future__ import annotations
 
 import os

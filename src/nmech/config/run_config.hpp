@@ -25,7 +25,7 @@ struct RunConfig {
   std::int64_t mlp_depth = 2;      // MLP hidden layers
   double dropout = 0.0;            // VGG classifier dropout probability
   double bn_eps = 1e-5;
-  std::string init = "paper";      // paper (THEORY.md §9) | torch (LibTorch's default initialisation)
+  std::string init = "paper";      // paper (docs/THEORY.md §9) | torch (LibTorch's default initialisation)
   // data
   // fashion-mnist | synthetic | tiny-imagenet | cifar10 | cifar100 (the last three: a file
   // written by `nmech prepare-data`, named by data_dir)
@@ -44,7 +44,7 @@ struct RunConfig {
   // training
   std::int64_t batch_size = 128;
   std::int64_t steps = 200;
-  // Training time t = ηk (THEORY.md §0); > 0 sets steps = round(time/lr) for each run, so runs
+  // Training time t = ηk (docs/THEORY.md §0); > 0 sets steps = round(time/lr) for each run, so runs
   // that differ in lr are compared at equal t (resolve_time).
   double time = 0.0;
   std::uint64_t seed = 0;

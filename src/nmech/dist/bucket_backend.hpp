@@ -1,5 +1,5 @@
 #pragma once
-// What a bucketed reducer needs from a transport (Horovod's backends side by side, DESIGN.md):
+// What a bucketed reducer needs from a transport (Horovod's backends side by side, docs/DESIGN.md "dist"):
 // start a summing all-reduce of one bucket in place (and divide the sum, where the transport
 // can), nudge what is in flight, wait for one bucket under the stall watchdog. MPI
 // (mpi_buckets) is always built; NCCL (nccl_buckets) when CUDA and NCCL are found. Torch-free:

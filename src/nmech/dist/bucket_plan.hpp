@@ -1,5 +1,5 @@
 #pragma once
-// Which gradients share a bucket (DDP's layout, ECOSYSTEM.md §3): parameters in reverse
+// Which gradients share a bucket (DDP's layout, docs/PLATFORM.md §4): parameters in reverse
 // registration order, since backward produces the last layer's gradients first; the first
 // bucket closes at `first_bytes` so communication starts early, the others at `bucket_bytes`.
 // A bucket closes before a parameter would take it past its cap; a parameter larger than the

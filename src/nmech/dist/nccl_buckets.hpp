@@ -1,5 +1,5 @@
 #pragma once
-// The NCCL bucket transport (ECOSYSTEM.md §3, "NCCL over MPI"): one GPU per rank, chosen by
+// The NCCL bucket transport (docs/PLATFORM.md §4, "NCCL over MPI"): one GPU per rank, chosen by
 // the rank's local index on its node; one communicator per group, bootstrapped by broadcasting
 // group rank 0's unique id over MPI. Buckets are reduced on a stream of their own, after an
 // event recorded on the legacy default stream (where LibTorch computes by default) says the

@@ -1,6 +1,6 @@
 #pragma once
 // Gradient reduction inside a rank group (data parallelism). One interface, backends side by
-// side (DESIGN.md "dist"): MpiReducer packs every gradient into one all-reduce after backward
+// side (docs/DESIGN.md "dist"): MpiReducer packs every gradient into one all-reduce after backward
 // (the simple reference); BucketReducer starts bucketed all-reduces from gradient hooks while
 // backward runs, over MPI or NCCL (bucket_backend.hpp).
 //

@@ -1,5 +1,5 @@
 #pragma once
-// The stall inspector (Horovod's idea, DESIGN.md "Collectives never hang silently"): every rank
+// The stall inspector (Horovod's idea, docs/DESIGN.md "Collectives never hang silently"): every rank
 // posts, in a small one-sided window on world rank 0, which collective it last entered, a
 // heartbeat counter it bumps every step and, while it waits, a sign of life every second. A rank waiting on a collective polls that table; when
 // the ranks it waits for have shown no sign of life for `timeout_s`, it names them and aborts

@@ -14,7 +14,7 @@ class NetImpl : public torch::nn::Module {
   torch::Tensor forward(torch::Tensor x);
   // Mean loss of the wiring's kind (softmax cross-entropy, or MSE against one-hot targets).
   torch::Tensor loss(const torch::Tensor& logits, const torch::Tensor& labels) const;
-  // The paper's initialisation (THEORY.md §9): conv Kaiming normal (fan_out, ReLU), conv bias 0,
+  // The paper's initialisation (docs/THEORY.md §9): conv Kaiming normal (fan_out, ReLU), conv bias 0,
   // BN weight 1 / bias 0, Linear N(0, 0.01²), bias 0. Uses torch's global generator.
   void init_paper();
   const Wiring& wiring() const { return wiring_; }

@@ -1,5 +1,5 @@
 #pragma once
-// The shared trace store: one parallel HDF5 file (DESIGN.md "The store"; docs/STORE.md).
+// The shared trace store: one parallel HDF5 file (docs/DESIGN.md "The store"; docs/STORE.md).
 // Every group, dataset and attribute is created collectively by create(); afterwards only raw
 // data is written, independently, by each run's leader: rows first, then the progress record.
 // A reader trusts only committed rows. Torch-free.

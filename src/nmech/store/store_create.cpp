@@ -1,4 +1,4 @@
-// Store::create: every group, dataset and attribute of the sweep, made up front (DESIGN.md
+// Store::create: every group, dataset and attribute of the sweep, made up front (docs/DESIGN.md
 // "Guarantees"; docs/STORE.md). After this only raw data is ever written, so a killed writer
 // cannot leave the file's metadata half-changed. Three steps on "<path>.partial": a collective
 // pass (MPI-IO) makes everything but the dimension scales, a serial pass on rank 0 attaches

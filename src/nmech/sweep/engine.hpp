@@ -1,5 +1,5 @@
 #pragma once
-// `nmech sweep`: one MPI launch trains a whole grid (DESIGN.md "Distributed execution"). The
+// `nmech sweep`: one MPI launch trains a whole grid (docs/DESIGN.md "Distributed execution"). The
 // world is split into groups of ranks_per_run; group leaders take runs from a shared queue,
 // longest first; each group trains its run data-parallel and its leader writes the rows into
 // the one shared store, created collectively up front (or reopened to resume).

@@ -68,7 +68,7 @@ std::string provenance_json(const Attempt& a) {
   j["hosts"] = a.hosts;
   j["device"] = a.device;
   j["pid"] = static_cast<std::int64_t>(getpid());
-  if (a.world_ranks.size() > 1) {  // what ECOSYSTEM.md §3 asks a data-parallel run to record
+  if (a.world_ranks.size() > 1) {  // what docs/PLATFORM.md §4 asks a data-parallel run to record
     const auto n = static_cast<std::int64_t>(a.world_ranks.size());
     j["data_parallel"] = {{"group_size", n},
                           {"reducer", a.reducer},

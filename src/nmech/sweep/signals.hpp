@@ -1,5 +1,5 @@
 #pragma once
-// Stop signals (DESIGN.md "Distributed execution"): SIGUSR2 (Slurm's --signal=B:USR2@120),
+// Stop signals (docs/DESIGN.md "Distributed execution"): SIGUSR2 (Slurm's --signal=B:USR2@120),
 // SIGUSR1 and SIGTERM only set a flag; the sweep acts on it at the next step boundary.
 namespace nmech::sweep {
 

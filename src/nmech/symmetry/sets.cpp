@@ -73,7 +73,7 @@ void derive_translation(const Wiring& w, FamilySets& fs) {
 
 // Is the BatchNorm at layer i's output scaled by α when all of its affine parameters are? Yes when
 // it reaches, through a ReLU and per-channel homogeneous ops (max-pool, dropout), an affine map
-// that is itself followed by BatchNorm (THEORY.md §1d): that map's output scales by α (its bias
+// that is itself followed by BatchNorm (docs/THEORY.md §1d): that map's output scales by α (its bias
 // is removed by the batch mean) and the second BatchNorm undoes it. Not for the last BatchNorm
 // before the classifier, whose next affine map has no BatchNorm.
 bool affine_group_is_scale_set(const Wiring& w, std::size_t bn) {

@@ -1,5 +1,5 @@
 #pragma once
-// The exact index sets of every translation, scale and rescale symmetry (THEORY.md §1), derived
+// The exact index sets of every translation, scale and rescale symmetry (docs/THEORY.md §1), derived
 // from a model's wiring rather than assumed. Torch-free: plain index arithmetic.
 #include <cstdint>
 #include <string>

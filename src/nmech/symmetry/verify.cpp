@@ -27,7 +27,7 @@ Tolerances tolerances(at::ScalarType dtype) {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr double kAlpha[2] = {0.6, 1.7};  // finite scale/rescale factors (THEORY.md §2 item 1)
+constexpr double kAlpha[2] = {0.6, 1.7};  // finite scale/rescale factors (docs/THEORY.md §2a item 1)
 constexpr double kShift = 0.5;            // translation by ±0.5
 // Scale invariance is exact only at BatchNorm ε = 0. The gradient constraint's ε term is known
 // exactly (E below) and subtracted; the finite-α and Hessian ε terms are not (they need per-channel
@@ -324,9 +324,9 @@ std::vector<Tensor> Verifier::base_pass(bool create_graph) {
   return g;
 }
 
-// Expected ⟨g_A, θ_A⟩ of a scale set under BatchNorm ε (THEORY.md §2, derived exactly):
+// Expected ⟨g_A, θ_A⟩ of a scale set under BatchNorm ε (docs/THEORY.md §2c, derived exactly):
 // E = ε/(σ_c² + ε)·w_c·∂L/∂w_c, for the BatchNorm right after the set's layer. A BN-affine group
-// (THEORY.md §1d) scales every channel of the next BatchNorm's input: its E is the sum of theirs.
+// (docs/THEORY.md §1d) scales every channel of the next BatchNorm's input: its E is the sum of theirs.
 void Verifier::epsilon_terms(FamilyWork& fw, trace::Sums& in) {
   const auto& layers = net_->wiring().layers;
   for (const auto& [sl, side] : fw.slices) {
@@ -370,7 +370,7 @@ void Verifier::group_epsilon_term(FamilyWork& fw, trace::Sums& in, std::int64_t 
   fw.eps_norm[s] = ratio(std::abs(term), std::sqrt(in.xx[s] * in.yy[s]));
 }
 
-// THEORY.md §2 item 2, every set, from per-set reductions of one gradient.
+// docs/THEORY.md §2a item 2, every set, from per-set reductions of one gradient.
 void Verifier::gradient_checks(FamilyWork& fw) {
   const std::int64_t n = fw.count();
   trace::Sums in, out;
@@ -465,7 +465,7 @@ Field Verifier::single(const FamilyWork& fw, std::int64_t s, const std::vector<T
 }
 
 // Translation residuals |H·1_A| are normalised by |H·w|·|1_A|/|w|: the curvature along a random
-// Gaussian w on the family's parameters, one extra product per family (THEORY.md §2 item 3).
+// Gaussian w on the family's parameters, one extra product per family (docs/THEORY.md §2a item 3).
 double Verifier::translation_reference(const FamilyWork& fw, const std::vector<Tensor>& g) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(opt_.seed + 17);
   Field w;
@@ -476,7 +476,7 @@ double Verifier::translation_reference(const FamilyWork& fw, const std::vector<T
   return residual_norm(hvp(g, w), {}) / std::sqrt(wn);
 }
 
-// THEORY.md §2 item 3: translation H·1_A = 0; scale H·θ_A = −g_A; rescale
+// docs/THEORY.md §2a item 3: translation H·1_A = 0; scale H·θ_A = −g_A; rescale
 // H(θ_A1 − θ_A2) = −(g_A1 − g_A2). Family-wide with random signs, then per set for the sample.
 void Verifier::hessian_checks(FamilyWork& fw, const std::vector<Tensor>& g) {
   std::vector<Tensor> gd(g.size()), theta(params_.size());
@@ -530,7 +530,7 @@ double Verifier::act_and_measure(const FamilyWork& fw, const std::vector<double>
   return loss;
 }
 
-// THEORY.md §2 item 1: per set (two factors each), per layer (sampled mode) and family-wide.
+// docs/THEORY.md §2a item 1: per set (two factors each), per layer (sampled mode) and family-wide.
 void Verifier::invariance_checks(FamilyWork& fw) {
   const bool shift = fw.family == Family::translation;
   const double neutral = shift ? 0.0 : 1.0;
@@ -616,7 +616,7 @@ VerifyReport Verifier::run() {
   VerifyReport rep;
   {
     StateGuard guard(net_, bn_);
-    net_->train();  // batch statistics: the scale symmetry needs them (THEORY.md §2)
+    net_->train();  // batch statistics: the scale symmetry needs them (docs/THEORY.md §2b)
     bool real_eps_hessian = false;
     for (const auto& fw : fam_) real_eps_hessian |= fw.family != Family::scale;
     {
@@ -776,7 +776,7 @@ void swap_activation(Control& c, Break b) {
   Layer& l = c.wiring.layers[r];
   l.kind = b == Break::tanh ? LayerKind::tanh : LayerKind::gelu;
   c.touched = owned_by(c.claimed.rescale, r - 1);
-  // a BatchNorm before it loses its affine group too (THEORY.md §1d: the path must be homogeneous)
+  // a BatchNorm before it loses its affine group too (docs/THEORY.md §1d: the path must be homogeneous)
   for (const auto& name : owned_by(c.claimed.scale, r - 1)) c.touched.push_back(name);
   c.description = l.name + " is " + to_string(b) + ", not positively homogeneous: the rescale sets through it " +
                   "(and a BN-affine group before it) break";

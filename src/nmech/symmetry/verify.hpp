@@ -1,6 +1,6 @@
 #pragma once
 // `nmech verify`: numerical proof that claimed symmetry sets are symmetries of a network
-// (THEORY.md §2). For every set, in training mode on one fixed batch: loss invariance under finite
+// (docs/THEORY.md §2). For every set, in training mode on one fixed batch: loss invariance under finite
 // group actions, the normalised gradient constraint, and the Hessian constraint by double
 // backward. Also the negative controls: a network with one symmetry deliberately broken, checked
 // against the claims of the intact wiring.
@@ -18,7 +18,7 @@
 //    layer acted on at once. Failures are attributed to sets only by per-set checks; a group check
 //    that fails is reported as a failing check.
 // BatchNorm ε breaks scale invariance slightly. The gradient constraint of a scale set is checked at
-// the network's ε after subtracting the exact ε term E = ε/(σ_c² + ε)·w_c·∂L/∂w_c (THEORY.md §2),
+// the network's ε after subtracting the exact ε term E = ε/(σ_c² + ε)·w_c·∂L/∂w_c (docs/THEORY.md §2c),
 // which is reported; the scale family's invariance and Hessian checks, whose ε terms are not known
 // in closed form (they reach 1e-6 when σ_c² is small, e.g. MLP-BN at the paper's initialisation),
 // run in the ε → 0 limit: every BatchNorm's ε is set to 1e-20 (float32: 1e-12) for them.
@@ -34,7 +34,7 @@
 
 namespace nmech::symmetry {
 
-// Pass/fail thresholds (THEORY.md §2, §7). float32 Hessian residuals are reported, never failed.
+// Pass/fail thresholds (docs/THEORY.md §2a, §7b). float32 Hessian residuals are reported, never failed.
 struct Tolerances {
   double invariance = 1e-10, gradient = 1e-10, hessian = 1e-8;
   // Scale sets' gradient residual, after subtracting the ε term. float32: 1e-4, since float32
@@ -63,8 +63,8 @@ struct LayerResult {
   std::int64_t invariance_checked = 0, hessian_checked = 0;  // sets with per-set checks
   std::int64_t zero_gradient = 0;  // g_A ≡ 0 on this batch (dead unit): constraints hold trivially
   double invariance = kNotChecked;        // |L(ψ(θ,α)) − L(θ)|/|L| (scale: at ε → 0)
-  double gradient = kNotChecked;          // THEORY.md §2 item 2 (scale: less the ε term)
-  double hessian = kNotChecked;           // THEORY.md §2 item 3 (scale: at ε → 0)
+  double gradient = kNotChecked;          // docs/THEORY.md §2a item 2 (scale: less the ε term)
+  double hessian = kNotChecked;           // docs/THEORY.md §2a item 3 (scale: at ε → 0)
   double group_invariance = kNotChecked;  // sampled mode: all sets of the layer acted on at once
   double epsilon = kNotChecked;           // scale: worst expected ε term |E|/(|θ_A||g_A|)
   double epsilon_ratio = kNotChecked;     // scale: worst ε/(σ_c² + ε)

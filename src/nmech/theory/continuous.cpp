@@ -1,6 +1,6 @@
-// Continuous predictions of THEORY.md §5 and equilibrium quantities of §6.
+// Continuous predictions of docs/THEORY.md §5 and equilibrium quantities of §6.
 //
-// Stability rule (§5.3, pitfall 5): every accumulator is multiplied by e^{aη} with Re a ≤ 0 and
+// Stability rule (§5.3; §1f, pitfall 5): every accumulator is multiplied by e^{aη} with Re a ≤ 0 and
 // every closed form uses decaying exponentials only, so nothing overflows however long the run.
 #include "nmech/theory/continuous.hpp"
 

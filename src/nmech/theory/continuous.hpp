@@ -1,5 +1,5 @@
 #pragma once
-// The paper's continuous predictions (THEORY.md §5) in stable online form: O(1) double state
+// The paper's continuous predictions (docs/THEORY.md §5) in stable online form: O(1) double state
 // per set, every multiplier of modulus < 1, never e^{+ct}.
 #include <complex>
 #include <string>

@@ -1,4 +1,4 @@
-// The exact discrete recurrences of THEORY.md §4. Every step eliminates ⟨θ, u⟩ with the
+// The exact discrete recurrences of docs/THEORY.md §4. Every step eliminates ⟨θ, u⟩ with the
 // symmetry constraint (Σ_A g = 0, resp. ⟨g_A, θ_A⟩ = 0), so the only inputs are the initial
 // state and the measured forcings; nothing is ever reset to a measurement.
 #include "nmech/theory/exact.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// The exact discrete recurrences of THEORY.md §4: the pass/fail oracle. Free running (never
+// The exact discrete recurrences of docs/THEORY.md §4: the pass/fail oracle. Free running (never
 // reset to measurements), double precision, one state per set.
 #include <vector>
 

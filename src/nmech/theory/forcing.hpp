@@ -1,6 +1,6 @@
 #pragma once
 #include <cstddef>
-// One update's forcing terms for every set of one family (THEORY.md §4.5), read by the tracer.
+// One update's forcing terms for every set of one family (docs/THEORY.md §4.5), read by the tracer.
 // For rescale pairs each entry is the difference in − out. Pointers may be null when the
 // optimizer does not need that term (e.g. update_sq without Nesterov).
 namespace nmech::theory {

@@ -38,11 +38,11 @@ const std::map<std::string, std::pair<std::string, std::string>>& catalogue() {
       {"update_sq", {"grad^2", "|u_k|^2, the Nesterov update direction"}},
       {"update_dot_velocity", {"grad^2", "<u_k, v_{k+1}>, Nesterov"}},
       {"theta_dot_grad", {"param*grad", "P_k = <theta_A, g_A> (symmetry violation, ideally 0)"}},
-      {"pred_exact", {"", "exact discrete recurrence (THEORY.md 4), free running from step 0"}},
+      {"pred_exact", {"", "exact discrete recurrence (docs/THEORY.md §4), free running from step 0"}},
       {"pred_exact_aux", {"", "second state of the recurrence: A_k = <theta, v_k> or m_k = sum v_k"}},
-      {"pred_paper", {"", "continuous prediction (THEORY.md 5.1 kappa=2 lambda, or 5.2 oscillator)"}},
+      {"pred_paper", {"", "continuous prediction (docs/THEORY.md §5.1 kappa=2 lambda, or §5.2 oscillator)"}},
       {"pred_modloss", {"", "continuous prediction, modified loss kappa = 2 lambda + eta lambda^2"}},
-      {"angle_step", {"rad", "angle between theta_k and theta_{k+1} (THEORY.md 6)"}},
+      {"angle_step", {"rad", "angle between theta_k and theta_{k+1} (docs/THEORY.md §6)"}},
   };
   return c;
 }

@@ -1,5 +1,5 @@
 #pragma once
-// The datasets a traced run writes (names from THEORY.md §8), one list for store creation and
+// The datasets a traced run writes (names from docs/THEORY.md §8), one list for store creation and
 // for the tracer's rows. Torch-free.
 #include <cstdint>
 #include <string>

@@ -1,5 +1,5 @@
 #pragma once
-// Per-set reductions in one pass over a parameter slice (THEORY.md §4.5): double accumulation,
+// Per-set reductions in one pass over a parameter slice (docs/THEORY.md §4.5): double accumulation,
 // every quantity of a pass taken from the same read of x and y.
 #include <ATen/Tensor.h>
 

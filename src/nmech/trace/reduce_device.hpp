@@ -1,5 +1,5 @@
 #pragma once
-// Per-set sums of tensors on a GPU (THEORY.md §4.5 there): the host's SIMD passes (reduce.hpp)
+// Per-set sums of tensors on a GPU (docs/THEORY.md §4.5 there): the host's SIMD passes (reduce.hpp)
 // cannot read device memory, and copying θ, g and v to the host every step would cost more than
 // the step. Each quantity is an ATen reduction in double on the tensors' device; a measurement's
 // results are queued and come back in one copy (flush), so a step waits for the GPU once per

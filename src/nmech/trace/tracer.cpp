@@ -191,7 +191,7 @@ void Tracer::publish_theta(Tracer::FamilyTrace& fam, bool with_grad) {
       set(px + "translation_abs_sum", fam.pre_in.ax);
       if (with_grad) {
         set(px + "grad_sum", fam.pre_in.y);
-        set(px + "grad_sq", fam.pre_in.yy);  // |Σg|/√(|A|G) is the normalised constraint (THEORY.md §2)
+        set(px + "grad_sq", fam.pre_in.yy);  // |Σg|/√(|A|G) is the normalised constraint (docs/THEORY.md §2a)
       }
       break;
     case Family::scale:

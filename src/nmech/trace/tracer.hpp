@@ -1,6 +1,6 @@
 #pragma once
 // The tracer: every step, per-set reductions for every family, fed to the exact and continuous
-// predictors; a row every record_every steps (THEORY.md §4.5). One class per family would split
+// predictors; a row every record_every steps (docs/THEORY.md §4.5). One class per family would split
 // a single fused read of θ and g, so the families share this driver and differ in tables.
 #include <ATen/Tensor.h>
 

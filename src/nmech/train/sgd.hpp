@@ -1,5 +1,5 @@
 #pragma once
-// SGD with exactly the semantics THEORY.md §0 states (LibTorch's, made explicit): coupled L2
+// SGD with exactly the semantics docs/THEORY.md §0 states (LibTorch's, made explicit): coupled L2
 // weight decay d = g + λθ, heavy-ball buffer v_{k+1} = βv_k + (1 − τ)d_k with v_1 = d_0,
 // Nesterov u = d + βv_{k+1}, or decoupled decay θ ← (1 − ηλ)θ − ηv. Our own optimizer so the
 // tracer can read the buffer and the update direction, and the gradient is never changed in place.

@@ -278,19 +278,23 @@ double Trainer::step(std::int64_t k, bool trace) {
 }
 
 std::string Trainer::trusted_checkpoint(const RunHooks& hooks, const CheckpointOwner& owner) const {
-  if (hooks.checkpoint.empty() || !std::filesystem::exists(hooks.checkpoint)) return "";
   std::string payload, refused;
-  try {
-    payload = verify_checkpoint(hooks.checkpoint, owner);
-  } catch (const CheckpointRefused& e) {
-    refused = e.what();
+  if (!hooks.checkpoint.empty() && std::filesystem::exists(hooks.checkpoint)) {
+    try {
+      payload = verify_checkpoint(hooks.checkpoint, owner);
+    } catch (const CheckpointRefused& e) {
+      refused = e.what();
+    }
   }
-  // Every rank of a group reads the same file; should one of them refuse it, all start over.
-  const bool any_refused = s_->reducer ? s_->reducer->any(!refused.empty()) : !refused.empty();
-  if (!any_refused) return payload;
-  if (hooks.write)
+  // The ranks of a group must resume from one state: unless every one of them holds the run's
+  // checkpoint (on a shared file system one node may not see it, or may read it damaged), all
+  // start over, and the rows are written again from step 0, identically.
+  const bool someone_lacks = s_->reducer ? s_->reducer->any(payload.empty()) : payload.empty();
+  if (!someone_lacks) return payload;
+  if (hooks.write && (!refused.empty() || !payload.empty()))
     std::fprintf(stderr, "nmech: checkpoint refused: %s; run %s starts again from step 0\n",
-                 refused.empty() ? (hooks.checkpoint + ": refused by another rank of the group").c_str() : refused.c_str(),
+                 refused.empty() ? (hooks.checkpoint + ": another rank of the group cannot use it").c_str()
+                                 : refused.c_str(),
                  owner.run.c_str());
   return "";
 }

@@ -1,4 +1,4 @@
-// The conv bias in front of a BatchNorm (THEORY.md §1a, §6): its gradient is exactly zero (BN
+// The conv bias in front of a BatchNorm (docs/THEORY.md §1a, §6): its gradient is exactly zero (BN
 // subtracts the batch mean), so under weight decay it follows the translation recurrence §4.1.
 // Started nonzero here (the paper's init is zero, which would make the check trivial).
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// nmech verify (THEORY.md §2): every built-in model's claimed sets pass in float64 at a small width,
+// nmech verify (docs/THEORY.md §2): every built-in model's claimed sets pass in float64 at a small width,
 // and each negative control fails on exactly the sets its break invalidates.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -150,7 +150,7 @@ std::vector<std::string> plus(std::vector<std::string> v, const std::string& nam
 }
 
 TEST(VerifyControl, TanhFailsExactlyTheRescaleSetsThroughIt) {
-  // bn3's affine group reaches conv4 through the tanh: it breaks too (THEORY.md §1d)
+  // bn3's affine group reaches conv4 through the tanh: it breaks too (docs/THEORY.md §1d)
   expect_exactly("vgg11_bn", Break::tanh, plus(names("bn3.unit", kVgg11Conv3), "bn3.affine"),
                  {Family::rescale, Family::scale});
   expect_exactly("mlp", Break::tanh, names("fc1.unit", kMlpUnits), {Family::rescale});
@@ -199,7 +199,7 @@ symmetry::FamilySets conv_rows_only(const symmetry::FamilySets& fs) {
   return rows;
 }
 
-// THEORY.md §2 item 4: scale sets claimed on the model without BatchNorm fail by orders of
+// docs/THEORY.md §2a item 4: scale sets claimed on the model without BatchNorm fail by orders of
 // magnitude, except channels dead on the whole batch (g_A ≡ 0: scaling a dead channel changes
 // nothing), which the report counts as zero-gradient sets.
 TEST(VerifyControl, ScaleSetsWithoutBatchNormFail) {
@@ -222,7 +222,7 @@ TEST(VerifyControl, ScaleSetsWithoutBatchNormFail) {
   EXPECT_LT(dead, c.control.claimed.scale.count() / 10);
 }
 
-// THEORY.md §1d, the negative case: the last BatchNorm before the classifier feeds a Linear without
+// docs/THEORY.md §1d, the negative case: the last BatchNorm before the classifier feeds a Linear without
 // BatchNorm, so its affine group is no scale set. Claimed anyway, it fails by orders of magnitude
 // while the groups that are sets pass.
 TEST(VerifyControl, AffineGroupOfTheLastBatchNormIsNoScaleSet) {

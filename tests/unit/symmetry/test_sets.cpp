@@ -1,4 +1,4 @@
-// Symmetry index sets derived from wiring, against THEORY.md §1 counts and shapes.
+// Symmetry index sets derived from wiring, against docs/THEORY.md §1 counts and shapes.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -40,7 +40,7 @@ TEST(Sets, Vgg16BnFullWidthMatchesTheoryCounts) {
   auto w = models::make_wiring(spec("vgg16_bn", 1.0, 64));
   auto s = derive_sets(w);
   const std::int64_t f = 512;  // classifier width 512·width
-  EXPECT_EQ(s.scale.count(), 4224 + 12);  // + the BN-affine groups of bn1..bn12 (THEORY.md §1d)
+  EXPECT_EQ(s.scale.count(), 4224 + 12);  // + the BN-affine groups of bn1..bn12 (docs/THEORY.md §1d)
   EXPECT_EQ(s.rescale.count(), 4224 + f + f);
   EXPECT_EQ(s.translation.count(), f + 1);
   // scale set of conv l channel c has 9·C_in + 1 elements
@@ -118,7 +118,7 @@ TEST(Sets, NonHomogeneousActivationBreaksRescaleOnly) {
   EXPECT_EQ(derive_sets(w).translation.count(), 0);
 }
 
-// THEORY.md §1d: all of a BatchNorm's affine parameters form one scale set when they feed, through
+// docs/THEORY.md §1d: all of a BatchNorm's affine parameters form one scale set when they feed, through
 // ReLU and pooling, an affine map followed by BatchNorm; never for the last BatchNorm before the
 // classifier (its next map has no BatchNorm) nor in a model without BatchNorm.
 TEST(Sets, BnAffineGroupIsAScaleSetExceptBeforeTheClassifier) {

@@ -1,4 +1,4 @@
-// Continuous predictions (THEORY.md §5) and equilibrium quantities (§6).
+// Continuous predictions (docs/THEORY.md §5) and equilibrium quantities (§6).
 // h and φ are pinned by their ODE and initial conditions; the online accumulators are checked
 // against direct O(n²) Green's-function sums in every regime, over 10⁶ steps against closed
 // forms and Kahan-summed direct sums, and the §6 tables to their printed digits.

@@ -1,4 +1,4 @@
-// The exact recurrences of THEORY.md §4 against (i) closed forms and direct sums written
+// The exact recurrences of docs/THEORY.md §4 against (i) closed forms and direct sums written
 // independently of the recurrences (characteristic roots, Sylvester matrix powers, no
 // iteration), and (ii) a float64 simulation of the LibTorch optimizer (§0) on toys with exact
 // symmetries, fed only the measured forcings. Each test also shows that dropping the forcing or
@@ -36,7 +36,7 @@ using Mat2 = std::array<LD, 4>;  // row major
 using Vec2 = std::array<LD, 2>;
 using Table = std::vector<std::vector<double>>;  // [step][set]
 
-constexpr double kTol = 1e-12;    // exact recurrence, float64 (THEORY §7 measured ≤ 3e-13)
+constexpr double kTol = 1e-12;    // exact recurrence, float64 (docs/THEORY.md §7b; measured ≤ 3e-13)
 constexpr double kTeeth = 1e-6;   // what a wrong model must miss by: ≥ 10⁶ × kTol
 
 OptimParams params(double lr, double wd, double beta, double tau = 0.0, bool nesterov = false,
@@ -488,7 +488,7 @@ TEST(ExactQuadratic, MillionStepsStayAccurate) {
 // ---------------------------------------------------------------------------------------------
 // Float64 simulation of the optimizer on toys with exact symmetries
 
-// LibTorch SGD (THEORY §0): d = g + λθ; v_1 = d_0 (undampened copy), v_{k+1} = βv_k + (1 − τ)d_k;
+// LibTorch SGD (docs/THEORY.md §0): d = g + λθ; v_1 = d_0 (undampened copy), v_{k+1} = βv_k + (1 − τ)d_k;
 // u = v_{k+1} or d + βv_{k+1} (Nesterov); θ ← θ − ηu. Decoupled: d = g, θ ← (1 − ηλ)θ − ηu.
 class TorchSgd {
  public:
@@ -680,7 +680,7 @@ class ReluToy : public Toy {
   }
 };
 
-// Per-set reductions of one run (THEORY §4.5), all as in − out. x and norm have steps + 1 rows.
+// Per-set reductions of one run (docs/THEORY.md §4.5), all as in − out. x and norm have steps + 1 rows.
 struct Measured {
   Table x, norm, g, d, v, u, uv;
   std::vector<std::vector<double>> theta;  // θ_k, for angles
