@@ -22,13 +22,21 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
+[ ${#missing[@]} -eq 0 ] && exit 0  # nothing to do: silent, as on every run after the first
 
-echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+echo "install-deps: missing ${#missing[@]} of ${#PACKAGES[@]}: ${missing[*]}" >&2
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# How many packages apt adds with their dependencies and how much it downloads, said before it starts
+# (a first install is several hundred MB). A dry run: `--assume-no` would not stop an install that
+# needs no confirmation.
+n=$(LC_ALL=C apt-get install -s --no-install-recommends "${missing[@]}" 2>/dev/null | grep -c '^Inst ' || true)
+mb=$(LC_ALL=C apt-get install -qq --print-uris --no-install-recommends "${missing[@]}" 2>/dev/null |
+     awk '{ s += $3 } END { printf "%.1f", s / 1e6 }' || true)
+echo "install-deps: apt installs $n packages (with dependencies), downloading $mb MB" >&2
+# Progress as plain lines (one per download, unpack and setup), readable in a log as on a terminal.
+$SUDO apt-get install -y --no-install-recommends -o quiet=1 -o Dpkg::Progress-Fancy=0 -o Dpkg::Use-Pty=0 \
+  "${missing[@]}"
+echo "install-deps: done" >&2

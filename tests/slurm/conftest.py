@@ -1,6 +1,11 @@
-"""A real single-node Slurm cluster on localhost for the job-script tests (ECOSYSTEM.md §4):
+"""A real single-node Slurm cluster on localhost for the job-script tests (docs/PLATFORM.md §7):
 munge, slurmctld and slurmd from Debian's packages, run as root with a slurm.conf in a temporary
 directory. The daemons this fixture starts are stopped by their process ids, also when a test fails.
+
+It must come up in a chroot or a minimal container too: no plugin needs a cgroup file system
+(process tracking by /proc, no task plugin, no accounting gather), and every address is 127.0.0.1
+with the node named on slurmd's command line, so the host name need not resolve. A daemon that
+fails to start is reported with the tail of its own log.
 """
 from __future__ import annotations
 
@@ -15,10 +20,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-NMECH = os.environ.get("NMECH_BIN", str(REPO / "build" / "src" / "apps" / "nmech"))
+# Absolute: job steps run in their own working directories (sbatch --chdir).
+NMECH = os.path.abspath(os.environ.get("NMECH_BIN", str(REPO / "build" / "src" / "apps" / "nmech")))
 
 CONF = """ClusterName=nmech
-SlurmctldHost={host}
+SlurmctldHost={host}(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -34,7 +40,8 @@ SlurmdLogFile={d}/slurmd.log
 SlurmctldPort={ctld_port}
 SlurmdPort={d_port}
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/affinity
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 MpiDefault=pmix
@@ -42,7 +49,7 @@ ReturnToService=2
 JobRequeue=1
 KillWait=10
 MinJobAge=600
-{node} State=UNKNOWN
+NodeName={host} NodeAddr=127.0.0.1 NodeHostname={host} {node} State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """
 
@@ -54,10 +61,29 @@ def _free_port() -> int:
 
 
 def _node_line() -> str:
-    """`slurmd -C`'s line for this machine, with less memory than it has (free for the OS)."""
+    """`slurmd -C`'s CPU layout for this machine, with less memory than it has (free for the OS);
+    the node's name and address are set in CONF."""
     line = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout.splitlines()[0]
-    parts = [p for p in line.split() if not p.startswith("RealMemory=")]
+    parts = [p for p in line.split() if not p.startswith(("NodeName=", "RealMemory="))]
     return " ".join(parts + ["RealMemory=4000"])
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+    except OSError as e:
+        return f"(no log: {e})"
+    return "\n".join(text) or "(log is empty)"
+
+
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _pid(path: Path) -> int | None:
@@ -128,6 +154,19 @@ class Cluster:
     def logs(self) -> str:
         return "\n".join(f"== {p.name}\n{p.read_text()[-3000:]}" for p in sorted(self.dir.glob("*.log")))
 
+    def start(self, argv: list[str], pidfile: Path, log: Path) -> int:
+        """Starts a daemon that forks and writes `pidfile`; fails with the tail of `log` (its own log,
+        where it says why) when it exits non-zero, writes no pid, or dies within its first second."""
+        p = subprocess.run(argv, env=self.env, capture_output=True, text=True, timeout=60)
+        pid = _wait_pid(pidfile) if p.returncode == 0 else None
+        if pid is not None:
+            time.sleep(1)  # slurmd checks its config and plugins after it has forked
+        if not _alive(pid):
+            why = f"exited {p.returncode}" if p.returncode else "did not stay up"
+            pytest.fail(f"{' '.join(argv)} {why}: {p.stdout}{p.stderr}\n"
+                        f"-- last lines of {log}:\n{_tail(log)}", pytrace=False)
+        return pid
+
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory):
@@ -137,25 +176,30 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("slurm")
     (d / "state").mkdir()
     (d / "spool").mkdir()
-    host = socket.gethostname()
+    host = socket.gethostname().split(".")[0]  # slurmctld only runs on a host named SlurmctldHost
     (d / "slurm.conf").write_text(CONF.format(host=host, d=d, node=_node_line(), ctld_port=_free_port(),
                                               d_port=_free_port()))
+    # Slurm 22.05 loads a cgroup plugin whatever the other plugins are, and its autodetection fails
+    # without a cgroup file system (`CgroupPlugin=disabled` exists only from 24.05); cgroup/v1 named
+    # explicitly only loads, and with the plugins above nothing asks it to touch /sys/fs/cgroup.
+    (d / "cgroup.conf").write_text("CgroupPlugin=cgroup/v1\n")
     started: list[int | None] = []
-    munge_pid = Path("/run/munge/munged.pid")
+    c = Cluster(d)
     try:
         if not _munge_works():
             Path("/run/munge").mkdir(parents=True, exist_ok=True)
             shutil.chown("/run/munge", "munge", "munge")
-            subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+            # --origin: the credentials' origin without resolving the host name
+            started.append(c.start(["runuser", "-u", "munge", "--", "/usr/sbin/munged", "--origin=127.0.0.1"],
+                                   Path("/run/munge/munged.pid"), Path("/var/log/munge/munged.log")))
             for _ in range(50):
                 if _munge_works():
                     break
                 time.sleep(0.1)
-            started.append(_pid(munge_pid))
-        c = Cluster(d)
-        for daemon in ("slurmctld", "slurmd"):
-            c.run(daemon, "-f", str(d / "slurm.conf"))
-            started.append(_wait_pid(d / f"{daemon}.pid"))
+        conf = str(d / "slurm.conf")
+        started.append(c.start(["slurmctld", "-f", conf], d / "slurmctld.pid", d / "slurmctld.log"))
+        # -N: this node's name from the config, not from resolving the host name
+        started.append(c.start(["slurmd", "-f", conf, "-N", host], d / "slurmd.pid", d / "slurmd.log"))
         end = time.monotonic() + 60
         while "idle" not in c.run("sinfo", "-h", "-o", "%T", check=False).stdout:
             assert time.monotonic() < end, "the node never became idle:\n" + c.logs()

@@ -1,4 +1,4 @@
-"""The container recipes build nmech exactly as CI does (issue 6): Apptainer cannot run on this
+"""The container recipes build nmech exactly as CI does: Apptainer cannot run on this
 machine, so this test pins the recipes to CI's commands and fails when they drift apart."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""jobs/sweep.sbatch and jobs/chain.sh on a real Slurm (issue 6): a sweep job, a job signalled
+"""jobs/sweep.sbatch and jobs/chain.sh on a real Slurm: a sweep job, a job signalled
 before its time limit that checkpoints, requeues itself and finishes with the rows of an
 unsignalled sweep, and a chain of jobs that finishes a grid one job could not."""
 from __future__ import annotations
