@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -16,7 +17,8 @@ import h5py
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-NMECH = os.environ.get("NMECH_BIN", str(REPO / "build" / "src" / "apps" / "nmech"))
+# Absolute: job steps run in their own working directories (sbatch --chdir).
+NMECH = os.path.abspath(os.environ.get("NMECH_BIN", str(REPO / "build" / "src" / "apps" / "nmech")))
 CLUSTER = REPO / "tests" / "cluster" / "cluster.sh"
 SBATCH = REPO / "jobs" / "sweep.sbatch"
 
@@ -108,9 +110,13 @@ def rows_equal(a: Path, b: Path) -> int:
     return n
 
 
-def hosts(store: Path) -> list[list[str]]:
+def provenance(store: Path, key: str) -> list:
     with h5py.File(store, "r") as f:
-        return [json.loads(r["provenance"][0].decode().rstrip("\0"))["hosts"] for r in f["runs"].values()]
+        return [json.loads(r["provenance"][0].decode().rstrip("\0"))[key] for r in f["runs"].values()]
+
+
+def hosts(store: Path) -> list[list[str]]:
+    return provenance(store, "hosts")
 
 
 def test_a_group_spanning_two_nodes_reduces_over_tcp_to_the_one_node_rows(cluster, work):
@@ -121,6 +127,7 @@ def test_a_group_spanning_two_nodes_reduces_over_tcp_to_the_one_node_rows(cluste
     assert "2 runs: done 2" in log, log
     assert "btl:tcp: now connected to " in log, log  # TCP between the nodes (no shared memory there)
     assert hosts(store) == [["node1", "node2"]] * 2
+    assert provenance(store, "local_ranks") == [[0, 0]] * 2  # each alone on its node
     assert rows_equal(one_node(env, work, 2), store) > 2 * 20
 
 
@@ -129,4 +136,22 @@ def test_groups_inside_nodes_match_the_one_node_rows(cluster, work):
     store, log = sweep_job(env, work, 2)
     assert "2 runs: done 2" in log and "2 groups of 2 ranks" in log, log
     assert sorted(map(tuple, hosts(store))) == [("node1", "node1"), ("node2", "node2")]
+    # 2 x 2: the first rank of each node is its local rank 0 (the one that takes GPU 0 there).
+    assert provenance(store, "local_ranks") == [[0, 1], [0, 1]]
     assert rows_equal(one_node(env, work, 4), store) > 2 * 20
+
+
+def test_plan_submits_a_sweep_that_runs_on_both_nodes(cluster, work):
+    env, _ = cluster
+    config = work / "sweep.toml"
+    config.write_text(SWEEP)
+    store = work / "planned.h5"
+    sub = subprocess.run([NMECH, "plan", str(config), "-P", "4", "--nodes", "2", "-o", str(store), "--slurm",
+                          "--submit"], env=env, cwd=work, capture_output=True, text=True, timeout=60)
+    assert sub.returncode == 0, sub.stdout + sub.stderr
+    assert "--nodes=2 --ntasks-per-node=2" in sub.stdout, sub.stdout
+    job = re.search(r"Submitted batch job (\d+)", sub.stdout).group(1)
+    info = wait_job(env, job)
+    (log,) = work.glob(f"nmech-*-{job}.log")
+    assert info["JobState"] == "COMPLETED" and info["NodeList"] == "node[1-2]", log.read_text()
+    assert sorted(map(tuple, hosts(store))) == [("node1", "node1"), ("node2", "node2")]

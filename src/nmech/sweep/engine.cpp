@@ -189,10 +189,16 @@ struct Group {
   const data::Dataset* eval_data = nullptr;  // the validation split, when runs evaluate
   std::string device = "cpu";                // where this rank trains (train::training_device)
   bool leader() const { return comm.rank() == 0; }
+  std::vector<int> local_of_world;           // every world rank's dist::local_rank
   std::vector<std::string> hosts() const {
     std::vector<std::string> h;
     for (int r : comm.world_ranks()) h.push_back(watchdog.host(r));
     return h;
+  }
+  std::vector<int> local_ranks() const {
+    std::vector<int> l;
+    for (int r : comm.world_ranks()) l.push_back(local_of_world.at(static_cast<size_t>(r)));
+    return l;
   }
 };
 
@@ -235,7 +241,7 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
       const dist::ReducerSettings& rs = g.reducer_settings;
       Attempt a{static_cast<std::int64_t>(st.provenance(run.name).size()), k, g.world_size, g.index,
                 g.comm.world_ranks(), g.hosts(), g.device, rs.kind, rs.backend, rs.bucket_mb, rs.first_bucket_mb,
-                run.cfg.batch_size};
+                run.cfg.batch_size, g.local_ranks()};
       st.write_provenance(run.name, std::min<std::size_t>(a.attempt, store::kProvenanceSlots - 1),
                           provenance_json(a));
       log.start(run.name, label, k, run.cfg.steps);
@@ -327,6 +333,9 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   Group g{group_c, queue, watchdog, nullptr, rank / r, size};
   g.eval_data = eval_data;
   g.device = device;
+  const int mine = dist::local_rank(world);
+  g.local_of_world.resize(static_cast<size_t>(size));
+  MPI_Allgather(&mine, 1, MPI_INT, g.local_of_world.data(), 1, MPI_INT, world);  // unwatched: set-up
   if (r > 1) {
     // GPU gradients are summed by NCCL on the GPU the rank trains on ("single" stages through host).
     const bool gpu = device != "cpu";

@@ -66,6 +66,7 @@ std::string provenance_json(const Attempt& a) {
   j["group"] = a.group;
   j["world_ranks"] = a.world_ranks;
   j["hosts"] = a.hosts;
+  j["local_ranks"] = a.local_ranks;
   j["device"] = a.device;
   j["pid"] = static_cast<std::int64_t>(getpid());
   if (a.world_ranks.size() > 1) {  // what docs/PLATFORM.md §4 asks a data-parallel run to record
@@ -107,6 +108,7 @@ std::string fit_record(const std::string& json, std::size_t bytes) {
   const auto& ranks = j["world_ranks"];
   if (!ranks.empty()) j["world_ranks"] = {ranks.front(), ranks.back()};
   j["world_ranks_range"] = true;
+  j.erase("local_ranks");
   if (j.dump().size() <= bytes) return j.dump();
   if (j.contains("data_parallel"))
     for (const char* k : {"averaging", "lr_scaling", "batchnorm", "traces"}) j["data_parallel"].erase(k);
