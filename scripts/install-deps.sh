@@ -15,6 +15,7 @@ PACKAGES=(
   python3-h5py-mpi python3-numpy python3-matplotlib python3-pytest python3-torch
   chromium
   slurm-wlm munge
+  iproute2  # tests/cluster: nodes as network namespaces on a bridge
 )
 
 missing=()
