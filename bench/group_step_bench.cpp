@@ -13,6 +13,7 @@
 
 #include "harness.hpp"
 #include "nmech/config/run_config.hpp"
+#include "nmech/dist/one_sided.hpp"
 #include "nmech/dist/reducer_factory.hpp"
 #include "nmech/dist/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   bool single_thread = false;
   for (int i = 1; i < argc; ++i) single_thread = single_thread || !std::strcmp(argv[i], "--single-thread");
   int provided = 0;  // with MPI_THREAD_MULTIPLE the MPI bucket transport reduces on a thread of its own
+  dist::prefer_one_sided_that_works_over_tcp();  // across nodes too (jobs/README.md)
   MPI_Init_thread(&argc, &argv, single_thread ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE, &provided);
   std::string kind = "overlap";
   int steps = 40, warmup = 5;

@@ -17,6 +17,7 @@
 #include "nmech/config/run_config.hpp"
 #include "nmech/dist/bucket_reducer.hpp"
 #include "nmech/dist/mpi_buckets.hpp"
+#include "nmech/dist/one_sided.hpp"
 #include "nmech/dist/reducer_factory.hpp"
 #include "nmech/dist/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
@@ -28,6 +29,7 @@ using namespace nmech;
 int main(int argc, char** argv) {
   util::keep_freed_memory();
   int provided = 0;  // the MPI bucket transport reduces on a thread of its own
+  dist::prefer_one_sided_that_works_over_tcp();  // across nodes too (jobs/README.md)
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int reps = 20;
   for (int i = 1; i + 1 < argc; ++i)

@@ -13,6 +13,7 @@
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
 #include "nmech/dist/comm.hpp"
+#include "nmech/dist/one_sided.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/store/store_lock.hpp"
 #include "nmech/sweep/engine.hpp"
@@ -166,17 +167,9 @@ int bad_input(const std::exception& e) {
 
 }  // namespace
 
-// Open MPI 4.1 picks its osc/rdma component for one-sided windows (the sweep's work queue and the
-// watchdog's table), and that component cannot make a window between nodes that talk TCP: every
-// rank aborts with MPI_ERR_WIN at the first one. Unless the user chose, leave it out: ranks on one
-// node still share memory (osc/sm), ranks across nodes use osc/ucx. jobs/README.md says so.
-static void prefer_one_sided_that_works_over_tcp() {
-  if (std::getenv("OMPI_MCA_osc") == nullptr) setenv("OMPI_MCA_osc", "^rdma", 0);
-}
-
 int main(int argc, char** argv) {
   nmech::util::keep_freed_memory();
-  prefer_one_sided_that_works_over_tcp();
+  nmech::dist::prefer_one_sided_that_works_over_tcp();
   int provided = 0;  // the MPI bucket transport reduces on a thread of its own
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int code = kComplete;

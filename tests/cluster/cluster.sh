@@ -3,6 +3,10 @@
 #
 #   tests/cluster/cluster.sh up N      start it; prints `source $CLUSTER_DIR/env`
 #   tests/cluster/cluster.sh status    what is running
+#   tests/cluster/cluster.sh cut K     node K is lost, as on power loss: every process in it is frozen
+#                                      (SIGSTOP) and its interface goes down; nothing is told
+#   tests/cluster/cluster.sh mend K    the node comes back: what it ran for jobs is killed, its slurmd
+#                                      resumes, and Slurm takes the node back into service
 #   tests/cluster/cluster.sh down      stop everything `up` started, by PID, and remove what it made
 #
 # Each node is a network namespace (its own interface and address on a bridge this script makes,
@@ -332,10 +336,51 @@ status() {
     return $bad
 }
 
+# ---- cut / mend ---------------------------------------------------------------------------------
+node_arg() {
+    [[ ${1:-} =~ ^[1-9][0-9]?$ ]] || die "K must be a node number, got '${1:-}'"
+    [ -e "/run/netns/node$1" ] || die "node$1 is not up"
+}
+
+cut() {
+    node_arg "$1"
+    # Frozen as well as unplugged: the nodes share one kernel, so a rank could still reach the others
+    # through shared memory or process_vm_readv, which Open MPI's one-sided and UCX transports use
+    # between processes they take for neighbours; a lost node does neither.
+    local pid
+    for pid in $(ip netns pids "node$1" 2>/dev/null); do kill -STOP "$pid" 2>/dev/null || true; done
+    ip -n "node$1" link set eth0 down
+    say "node$1 lost (its processes frozen, eth0 down); \`$0 mend $1\` brings it back"
+}
+
+mend() {
+    node_arg "$1"
+    local k=$1 pid slurmd
+    slurmd=$(awk -v n="slurmd.node$k" '$1 == "pid" && $2 == n {print $3}' "$REC")
+    # Job steps stranded on the node while it was cut off: their jobs have ended elsewhere.
+    for pid in $(ip netns pids "node$k" 2>/dev/null); do
+        [ "$pid" = "$slurmd" ] || kill -KILL "$pid" 2>/dev/null || true
+    done
+    [ -z "$slurmd" ] || kill -CONT "$slurmd" 2>/dev/null || true
+    ip -n "node$k" link set eth0 up
+    export SLURM_CONF=$D/slurm.conf
+    local end=$((SECONDS + 60)) state
+    while :; do
+        scontrol update nodename="node$k" state=resume >/dev/null 2>&1 || true
+        state=$(sinfo -h -n "node$k" -o %T 2>/dev/null || true)
+        [ "$state" = idle ] && break
+        [ $SECONDS -lt $end ] || die "node$k is '$state', not idle, 60 s after mend"
+        sleep 0.5
+    done
+    say "node$k back in service"
+}
+
 case ${1:-} in
     up)          up "${2:-2}" ;;
     down)        down ;;
     status)      status ;;
+    cut)         cut "${2:-}" ;;
+    mend)        mend "${2:-}" ;;
     _node-init)  node_init "$2" ;;
-    *)           echo "usage: $0 up [N] | down | status   (state in \$CLUSTER_DIR, default /var/tmp/nmech-cluster)" >&2; exit 2 ;;
+    *)           echo "usage: $0 up [N] | down | status | cut K | mend K   (state in \$CLUSTER_DIR, default /var/tmp/nmech-cluster)" >&2; exit 2 ;;
 esac

@@ -2,17 +2,21 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 namespace nmech::dist {
 
 namespace {
 constexpr int kFields = 5;  // Record as int64s
+// A waiting rank bumps its `alive` once a second; three seconds without a bump is silence.
+constexpr double kSilentS = 3.0;
 
 std::int64_t name_hash(const std::string& what) {
   return static_cast<std::int64_t>(std::hash<std::string>{}(what) >> 1);
@@ -103,8 +107,12 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
   bool posted = false;
   const auto start = clock::now();
   auto last_progress = start, last_read = start, last_alive = start;
-  std::vector<std::int64_t> seen;              // heartbeats of the members, as last read
-  std::vector<std::int64_t> alive_at_progress;  // their signs of life when progress was last seen
+  std::vector<std::int64_t> seen;  // heartbeats of the members, as last read
+  // Each member's last sign of life (heartbeat or wait counter) as read, and when it changed: a
+  // member silent for kSilentS while the wait lasts is named, whenever it fell silent (a node lost
+  // a second into a long wait, after its last bump, included).
+  std::vector<std::pair<std::int64_t, std::int64_t>> signs(world_ranks.size(), {-1, -1});
+  std::vector<clock::time_point> sign_at(world_ranks.size(), start);
   for (;;) {
     if (done()) return;
     const auto now = clock::now();
@@ -124,23 +132,27 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
     if (poll_) poll_();
     const auto t = table();
     std::vector<int> missing, elsewhere;
-    std::vector<std::int64_t> beats, alive;
-    for (int r : world_ranks) {
+    std::vector<std::int64_t> beats;
+    for (size_t i = 0; i < world_ranks.size(); ++i) {
+      const int r = world_ranks[i];
       const Record& rec = t[static_cast<size_t>(r)];
       beats.push_back(rec.beats);
-      alive.push_back(rec.alive);
+      if (signs[i] != std::make_pair(rec.beats, rec.alive)) {
+        signs[i] = {rec.beats, rec.alive};
+        sign_at[i] = now;
+      }
       if (rec.comm_id != comm_id || rec.seq < seq) missing.push_back(r);
       else if (rec.seq == seq && rec.what != mine_.what) elsewhere.push_back(r);
     }
     if (beats != seen) {  // someone is still working: the wait is not a stall
       seen = beats;
       last_progress = now;
-      alive_at_progress = alive;
     }
     if (seconds(now - last_progress) < timeout_s_) continue;
     std::vector<int> silent;  // arrived, then no sign of life while the others kept waiting
     for (size_t i = 0; i < world_ranks.size(); ++i)
-      if (world_ranks[i] != rank_ && alive[i] == alive_at_progress[i]) silent.push_back(world_ranks[i]);
+      if (world_ranks[i] != rank_ && seconds(now - sign_at[i]) >= std::min(timeout_s_, kSilentS))
+        silent.push_back(world_ranks[i]);
     std::ostringstream msg;
     msg << "collective '" << what << "' timed out: no progress for " << timeout_s_ << " s; ";
     // Each rank with its host and, when this rank knows the name, the collective it waits in.
