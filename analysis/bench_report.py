@@ -34,7 +34,7 @@ def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> Non
                          ("diverged_at", "<i8"), ("heartbeat_utc", "<f8"), ("last_loss", "<f8")])
     k = np.arange(rows, dtype=float)
     with h5py.File(path, "w") as f:
-        f.attrs["format"], f.attrs["format_version"] = "nmech-store", 3
+        f.attrs["format"], f.attrs["format_version"] = "nmech-store", 4
         for fam, n in counts.items():
             f[f"models/m/sets/{fam}/name"] = np.array([f"{fam}{i}".encode() for i in range(n)])
         for i in range(distinct):

@@ -1,8 +1,8 @@
 // Two ranks share one store the way a sweep does: both create it collectively, then each rank
 // writes and commits its own run while the other makes no HDF5 call (one after the other, then
 // at the same time), and both close it collectively. Rank 0 then reads it back serially and
-// checks every value. A second store has one set_index shared by 4400 datasets, past the size
-// at which parallel HDF5 1.10.8 corrupted the scale's REFERENCE_LIST when attached collectively.
+// checks every value. A second store has a run whose set_index scale has 4400 datasets, past the
+// size at which parallel HDF5 1.10.8 corrupted a scale's REFERENCE_LIST when attached collectively.
 // Exit code 0 when all checks pass, 1 otherwise (a hang is caught by the ctest timeout: a
 // collective call from one rank only would block here).
 #include <hdf5.h>
@@ -121,17 +121,19 @@ void write_phases(Store& s, int rank, MPI_Comm comm) {
   }
 }
 
-// 2 runs x 2200 two-column datasets, all attached to one set_index: REFERENCE_LIST > 64 KiB.
-void check_shared_scale(const std::string& path, MPI_Comm comm, int rank) {
-  constexpr int kPerRun = 2200;
+// One run with 4400 two-column datasets attached to its set_index (REFERENCE_LIST > 64 KiB, the
+// size at which parallel HDF5 1.10.8 corrupted a scale attached collectively) and one with 2:
+// each run's scale lists only its own datasets (format 4).
+void check_run_scales(const std::string& path, MPI_Comm comm, int rank) {
+  const std::vector<std::pair<std::string, int>> per_run = {{"W0", 4400}, {"W1", 2}};
   std::vector<RunLayout> wide;
-  for (const std::string name : {"W0", "W1"}) {
+  for (const auto& [name, n] : per_run) {
     RunLayout r;
     r.name = name;
     r.model = "mlp";
     r.rows = 1;
     r.datasets.push_back({"step", 0, "", "step", "optimizer step"});
-    for (int d = 0; d < kPerRun; ++d)
+    for (int d = 0; d < n; ++d)
       r.datasets.push_back({"q" + std::to_string(d), kSets, "scale", "", "filler"});
     wide.push_back(r);
   }
@@ -141,17 +143,18 @@ void check_shared_scale(const std::string& path, MPI_Comm comm, int rank) {
   s.close();
   if (rank != 0) return;
   const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  const hid_t index = H5Dopen2(f, "/models/mlp/sets/scale/set_index", H5P_DEFAULT);
-  const hid_t last = H5Dopen2(f, ("/runs/W1/q" + std::to_string(kPerRun - 1)).c_str(), H5P_DEFAULT);
-  expect(H5DSis_attached(last, index, 1) > 0, "last wide dataset attached to the shared set_index");
-  const hid_t refs = H5Aopen(index, "REFERENCE_LIST", H5P_DEFAULT);
-  const hid_t space = H5Aget_space(refs);
-  expect(H5Sget_simple_extent_npoints(space) == 2 * kPerRun,
-         "REFERENCE_LIST has one entry per attached dataset");
-  H5Sclose(space);
-  H5Aclose(refs);
-  H5Dclose(last);
-  H5Dclose(index);
+  for (const auto& [name, n] : per_run) {
+    const hid_t index = H5Dopen2(f, ("/runs/" + name + "/set_index/scale").c_str(), H5P_DEFAULT);
+    const hid_t last = H5Dopen2(f, ("/runs/" + name + "/q" + std::to_string(n - 1)).c_str(), H5P_DEFAULT);
+    expect(H5DSis_attached(last, index, 1) > 0, "last wide dataset of " + name + " attached to its set_index");
+    const hid_t refs = H5Aopen(index, "REFERENCE_LIST", H5P_DEFAULT);
+    const hid_t space = H5Aget_space(refs);
+    expect(H5Sget_simple_extent_npoints(space) == n, "REFERENCE_LIST of " + name + " has one entry per dataset of it");
+    H5Sclose(space);
+    H5Aclose(refs);
+    H5Dclose(last);
+    H5Dclose(index);
+  }
   H5Fclose(f);
   std::filesystem::remove(path);
 }
@@ -182,7 +185,7 @@ int run(const std::string& path, MPI_Comm comm) {
     check_run(r, 0, 6, kDoneA);
     check_run(r, 1, 4, kDoneB);
   }
-  check_shared_scale(path + ".wide.h5", comm, rank);
+  check_run_scales(path + ".wide.h5", comm, rank);
   int local = failures, total = 0;
   MPI_Allreduce(&local, &total, 1, MPI_INT, MPI_SUM, comm);
   if (rank == 0) std::printf("%s: %d failure(s)\n", total == 0 ? "PASS" : "FAIL", total);

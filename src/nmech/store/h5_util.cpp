@@ -232,7 +232,7 @@ void check_format(hid_t file, const std::string& path) {
     const std::string v = read_attr_text(file, "format_version", path);
     if (v != std::to_string(kFormatVersion))
       throw StoreError(path + ": store format_version " + v + " is not supported (this nmech reads " +
-                       std::to_string(kFormatVersion) + "; older stores lack the store and data identity)");
+                       std::to_string(kFormatVersion) + "; docs/STORE.md says what changed)");
   }
 }
 

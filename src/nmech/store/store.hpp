@@ -54,8 +54,11 @@ struct RunLayout {
 };
 
 // The version of the layout create() writes (file attribute format_version); bumped on any
-// change an older reader or writer would misread. 3: store_id and data_sha256.
-constexpr std::int64_t kFormatVersion = 3;
+// change an older reader or writer would misread. 3: store_id and data_sha256. 4: each run has
+// its own set_index per family (kRunSetIndex), the dimension scale of its datasets' columns.
+constexpr std::int64_t kFormatVersion = 4;
+// /runs/<run>/set_index/<family>: reserved in every run.
+constexpr const char* kRunSetIndex = "set_index";
 
 // failed: the run raised an error (logged by the sweep); its group moved on.
 enum class Status : std::int32_t { pending = 0, running = 1, done = 2, diverged = 3, failed = 4 };

@@ -79,7 +79,8 @@ void validate_dataset(const RunLayout& run, const DatasetSpec& d, const ModelSet
   const std::string where = "run " + run.name + ", dataset '" + d.path + "'";
   for (const std::string& part : detail::split_path(d.path))
     check_name(part, where + ": path part");
-  if (d.path == "progress" || d.path == "provenance")
+  if (d.path == "progress" || d.path == "provenance" || d.path == kRunSetIndex ||
+      d.path.rfind(std::string(kRunSetIndex) + "/", 0) == 0)
     throw StoreError(where + ": '" + d.path + "' is reserved");
   if (d.cols == 0) {
     if (!d.set_family.empty()) throw StoreError(where + ": set_family given for a 1-D dataset");
@@ -323,7 +324,33 @@ void make_provenance(hid_t run_group, const std::string& where) {
            where);
 }
 
-void write_run(hid_t runs_group, const RunLayout& run, const std::string& path) {
+// The set families the run's 2-D datasets use, in the order they first appear.
+std::vector<std::string> run_families(const RunLayout& run) {
+  std::vector<std::string> families;
+  for (const DatasetSpec& d : run.datasets)
+    if (d.cols > 0 && std::find(families.begin(), families.end(), d.set_family) == families.end())
+      families.push_back(d.set_family);
+  return families;
+}
+
+// The run's own copy of each family's set_index, the dimension scale of its datasets' columns
+// (values written in the serial pass). Own, not the model's shared one: every attachment rewrites
+// a scale's REFERENCE_LIST, so one scale shared by all runs made creation quadratic in the runs.
+void make_run_set_index(hid_t run_group, const RunLayout& run, const ModelSets& model_sets,
+                        const std::string& where) {
+  for (const std::string& family : run_families(run)) {
+    const std::string what = where + ": cannot create " + kRunSetIndex + "/" + family;
+    const SetTable* t = find_family(model_sets, run.model, family);
+    Handle dcpl = early_dcpl(H5T_NATIVE_INT64, nullptr, what);
+    Handle ds = make_dataset(run_group, std::string(kRunSetIndex) + "/" + family, H5T_STD_I64LE,
+                             {t->index.size()}, dcpl, what);
+    describe(ds, "", "column, channel or unit of each set within its layer (the model's " + family +
+                         " set_index; dimension scale \"set\" of this run's " + family + " datasets)",
+             where);
+  }
+}
+
+void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_sets, const std::string& path) {
   const std::string where = path + ": /runs/" + run.name;
   Handle group = make_group(runs_group, run.name, path);
   for (const auto& [name, value] : run.attrs)
@@ -341,26 +368,38 @@ void write_run(hid_t runs_group, const RunLayout& run, const std::string& path) 
   }
   make_progress(group, where);
   make_provenance(group, where);
+  make_run_set_index(group, run, model_sets, where);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Dimension scales, attached by rank 0 alone on the closed-and-reopened .partial file.
-// Why not collectively: every attachment rewrites the scale's REFERENCE_LIST attribute, and a
-// set_index shared by all runs of a model outgrows 64 KiB after ~4000 attachments (e.g. 300 runs
-// x 15 datasets). Parallel HDF5 1.10.8 then keeps the attribute as a "huge" fractal-heap object
-// and corrupts it (measured with 2 ranks: rank 0 fails to decode it, rank 1 hangs). Serial HDF5
-// handles it, and is also much faster here since each attachment is a read-modify-write.
+// Why not collectively: every attachment rewrites the scale's REFERENCE_LIST attribute. When
+// format 3 shared one set_index among all runs of a model, that attribute outgrew 64 KiB after
+// ~4000 attachments, parallel HDF5 1.10.8 kept it as a "huge" fractal-heap object and corrupted it
+// (2 ranks: rank 0 failed to decode it, rank 1 hung), and the rewrites made creation quadratic
+// (docs/BENCHMARKS.md "Store creation at scale"). Every scale is now one run's own, and serial
+// attachment is still faster than collective metadata writes.
 
 Handle open_dataset(hid_t file, const std::string& path, const std::string& what) {
   return detail::check_dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT),
                                what + ": cannot open " + path);
 }
 
-void attach_run_scales(hid_t file, const RunLayout& run, const std::string& path) {
+void attach_run_scales(hid_t file, const RunLayout& run, const ModelSets& model_sets, const std::string& path) {
   const std::string base = "/runs/" + run.name + "/";
   const std::string where = path + ": " + base;
   Handle step = open_dataset(file, base + "step", where);
   check(H5DSset_scale(step, "step"), where + "step: cannot make it a dimension scale");
+  std::map<std::string, Handle> set_scales;  // family -> this run's set_index
+  for (const std::string& family : run_families(run)) {
+    const std::string index_path = base + kRunSetIndex + "/" + family;
+    Handle index = open_dataset(file, index_path, where);
+    const std::vector<std::int64_t>& values = find_family(model_sets, run.model, family)->index;
+    check(H5Dwrite(index, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+          where + index_path + ": cannot write");
+    check(H5DSset_scale(index, "set"), where + index_path + ": cannot make it a dimension scale");
+    set_scales.emplace(family, std::move(index));
+  }
   for (const DatasetSpec& d : run.datasets) {
     if (d.path == "step") continue;
     const std::string what = where + d.path + ": cannot attach dimension scales";
@@ -368,9 +407,7 @@ void attach_run_scales(hid_t file, const RunLayout& run, const std::string& path
     check(H5DSattach_scale(ds, step, 0), what);
     check(H5DSset_label(ds, 0, "step"), what);
     if (d.cols == 0) continue;
-    const std::string index_path = "/models/" + run.model + "/sets/" + d.set_family + "/set_index";
-    Handle index = open_dataset(file, index_path, where);
-    check(H5DSattach_scale(ds, index, 1), what);
+    check(H5DSattach_scale(ds, set_scales.at(d.set_family), 1), what);
     check(H5DSset_label(ds, 1, "set"), what);
   }
 }
@@ -382,14 +419,7 @@ void attach_scales(const std::string& path, const std::string& partial, const Mo
   check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), what);  // as in mpio_fapl
   Handle file = detail::check_file(H5Fopen(partial.c_str(), H5F_ACC_RDWR, fapl),
                                    path + ": cannot reopen " + partial);
-  for (const auto& [model, tables] : model_sets)
-    for (const SetTable& t : tables) {
-      const std::string index_path = "/models/" + model + "/sets/" + t.family + "/set_index";
-      Handle index = open_dataset(file, index_path, path);
-      check(H5DSset_scale(index, "set"),
-            path + ": " + index_path + ": cannot make it a dimension scale");
-    }
-  for (const RunLayout& run : runs) attach_run_scales(file, run, path);
+  for (const RunLayout& run : runs) attach_run_scales(file, run, model_sets, path);
   check(H5Fclose(file.release()), path + ": cannot close " + partial);
 }
 
@@ -400,7 +430,7 @@ void build(hid_t file, const std::string& path, const Attrs& file_attrs,
   for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
   write_models(file, model_sets, rank, path);
   Handle runs_group = make_group(file, "runs", path);
-  for (const RunLayout& run : runs) write_run(runs_group, run, path);
+  for (const RunLayout& run : runs) write_run(runs_group, run, model_sets, path);
 }
 
 // The collective pass cannot be watched like the sweep's own collectives (dist/watchdog.hpp):

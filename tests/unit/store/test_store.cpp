@@ -291,12 +291,14 @@ TEST(Store, DimensionScalesAndSetTables) {
     const std::string step = "/runs/" + run + "/step";
     for (const std::string d : {"loss", "translation/translation_sum", "scale/pred_exact"})
       EXPECT_TRUE(attached(f.id, "/runs/" + run + "/" + d, step, 0)) << run << "/" << d;
+    // Each run's own set_index per family (format 4), with the model's values.
     EXPECT_TRUE(attached(f.id, "/runs/" + run + "/translation/translation_sum",
-                         "/models/" + model + "/sets/translation/set_index", 1));
-    EXPECT_TRUE(attached(f.id, "/runs/" + run + "/scale/pred_exact",
-                         "/models/" + model + "/sets/scale/set_index", 1));
+                         "/runs/" + run + "/set_index/translation", 1));
+    EXPECT_TRUE(attached(f.id, "/runs/" + run + "/scale/pred_exact", "/runs/" + run + "/set_index/scale", 1));
     EXPECT_FALSE(attached(f.id, "/runs/" + run + "/scale/pred_exact",
-                          "/models/" + model + "/sets/translation/set_index", 1));
+                          "/runs/" + run + "/set_index/translation", 1));
+    EXPECT_EQ(int_column(f.id, "/runs/" + run + "/set_index/scale"),
+              int_column(f.id, "/models/" + model + "/sets/scale/set_index"));
   }
   hid_t step = H5Dopen2(f.id, "/runs/a/step", H5P_DEFAULT);
   EXPECT_GT(H5DSis_scale(step), 0);
@@ -433,6 +435,26 @@ TEST(Store, OpeningSomethingElseThrows) {
       << other_err;
 }
 
+TEST(Store, AnOlderFormatIsRefusedNamingItsVersion) {
+  const fs::path path = make_store(test_dir());
+  {  // what a format-3 store says of itself
+    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(H5Adelete(f, "format_version"), 0);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(f, "format_version", H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    const std::int64_t three = 3;
+    H5Awrite(a, H5T_NATIVE_INT64, &three);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Fclose(f);
+  }
+  for (const std::string& err : {error_of([&] { Store::open_read(path.string()); }),
+                                 error_of([&] { Store::open(path.string(), MPI_COMM_WORLD); })})
+    EXPECT_TRUE(contains(err, path.string()) && contains(err, "format_version 3 is not supported") &&
+                contains(err, "reads " + std::to_string(kFormatVersion)))
+        << err;
+}
+
 TEST(Store, H5pyReadsTheStore) {
   const fs::path dir = test_dir();
   const fs::path path = make_store(dir);
@@ -443,7 +465,7 @@ import h5py
 import numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["format"] == "nmech-store", f.attrs["format"]
-assert f.attrs["format_version"] == 3
+assert f.attrs["format_version"] == 4
 d = f["runs/a/translation/translation_sum"]
 assert d.shape == (5, 3), d.shape
 assert d.dtype == np.float64
@@ -451,7 +473,7 @@ assert d.attrs["units"] == "param", d.attrs["units"]
 assert d[1, 2] == 1000 * 0 + 200 + 10 + 2 + 0.25, d[1, 2]
 assert np.isnan(d[3:]).all()
 assert d.dims[0][0].name == "/runs/a/step", d.dims[0][0].name
-assert d.dims[1][0].name == "/models/mlp/sets/translation/set_index", d.dims[1][0].name
+assert d.dims[1][0].name == "/runs/a/set_index/translation", d.dims[1][0].name
 assert f["runs/b/loss"].shape == (4,)
 assert f["runs/a"].attrs["model"] == "mlp"
 p = f["runs/a/progress"][0]
