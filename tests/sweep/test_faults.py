@@ -231,9 +231,8 @@ def test_no_room_for_the_store_is_exit_1_before_writing(tmp: Path, small_fs, ran
 
 @pytest.mark.parametrize("ranks", [1, 2])
 def test_a_disk_that_fills_during_creation_ends_the_job(tmp: Path, small_fs, ranks: int) -> None:
-    """Without the up-front check (a test hook), HDF5 meets the full disk itself: one rank alone
-    says why and exits 1 (not a crash in MPI_Finalize); with two, the ranks left inside HDF5's
-    collective calls are ended by the creation's stall guard within the timeout."""
+    """Without the up-front check (a test hook), HDF5 meets the full disk itself: rank 0, which
+    builds the store alone, says why and every rank exits 1 (not a crash in MPI_Finalize)."""
     fs = small_fs("256k")
     cfg = write_config(tmp / "sweep.toml", SWEEP)
     t0 = time.monotonic()
@@ -242,7 +241,7 @@ def test_a_disk_that_fills_during_creation_ends_the_job(tmp: Path, small_fs, ran
     assert p.returncode == FAILED, p.stdout + p.stderr
     assert time.monotonic() - t0 < 90
     said = "\n".join(errors(p))
-    assert ("file write failed" in said) if ranks == 1 else ("store creation made no progress for 5 s" in said), said
+    assert "file write failed" in said, said
     assert not [x for x in fs.iterdir() if x.suffix in (".partial", ".h5")]
 
 
@@ -378,13 +377,20 @@ def test_a_stopped_rank_is_named_and_the_job_ends_within_the_timeout(tmp: Path) 
     rows_all_computed(store)
 
 
-def test_a_rank_that_never_joins_the_store_creation_ends_the_job(tmp: Path) -> None:
+@pytest.mark.parametrize("hook, says", [
+    ({"NMECH_TEST_STALL": "1:store_create"}, "on world rank 0 (another rank did not arrive)"),
+    ({"NMECH_TEST_STALL": "0:store_create"}, "on world rank 1 (another rank did not arrive)"),
+    ({"NMECH_TEST_STALL_BUILD": "1"}, "on world rank 1 (rank 0, which builds it, stopped, or the file system hangs)"),
+], ids=["rank 1 never arrives", "rank 0 never arrives", "rank 0 stops building"])
+def test_a_rank_that_never_joins_the_store_creation_ends_the_job(tmp: Path, hook: dict, says: str) -> None:
+    """Rank 0 builds the store while the others wait: a rank that never arrives, or a rank 0 that
+    stops mid-build, ends the job within the timeout, naming where it waited; nothing is left."""
     cfg = write_config(tmp / "sweep.toml", SWEEP)
     store = tmp / "sweep.h5"
     t0 = time.monotonic()
-    p = sweep(2, cfg, store, "--collective-timeout", "5", env={"NMECH_TEST_STALL": "1:store_create"}, check=False)
+    p = sweep(2, cfg, store, "--collective-timeout", "5", env=hook, check=False)
     assert p.returncode == FAILED and time.monotonic() - t0 < 90, p.stdout + p.stderr
-    assert "store creation made no progress for 5 s on world rank 0" in p.stderr, p.stderr
+    assert f"store creation made no progress for 5 s {says}" in p.stderr, p.stderr
     assert not store.exists() and not Path(f"{store}.partial").exists()
 
 

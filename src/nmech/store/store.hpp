@@ -1,6 +1,6 @@
 #pragma once
 // The shared trace store: one parallel HDF5 file (docs/DESIGN.md "The store"; docs/STORE.md).
-// Every group, dataset and attribute is created collectively by create(); afterwards only raw
+// Every group, dataset and attribute is made up front by create(); afterwards only raw
 // data is written, independently, by each run's leader: rows first, then the progress record.
 // A reader trusts only committed rows. Torch-free.
 #include <hdf5.h>
@@ -86,10 +86,11 @@ bool hdf5_cannot_finalize();
 
 class Store {
  public:
-  // Collective over comm. Writes to "<path>.partial" and renames to path once every object
-  // exists, so an interrupted create never leaves a file that looks like a store. Refuses with
-  // util::IoError, before writing, a store its file system has no room for. Where comm has
-  // several ranks, a creation that makes no progress for stall_timeout_s ends the job (exit 1).
+  // Collective over comm; rank 0 builds "<path>.partial" alone with serial HDF5 and renames it to
+  // path once every object exists, so an interrupted create never leaves a file that looks like a
+  // store. Refuses with util::IoError, before writing, a store its file system has no room for; a
+  // write that fails is util::IoError on every rank. Where comm has several ranks, a creation
+  // that makes no progress for stall_timeout_s ends the job (exit 1).
   static Store create(const std::string& path, MPI_Comm comm, const Attrs& file_attrs,
                       const std::map<std::string, std::vector<SetTable>>& model_sets,
                       const std::vector<RunLayout>& runs, double stall_timeout_s = 300);

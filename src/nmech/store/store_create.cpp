@@ -1,15 +1,17 @@
 // Store::create: every group, dataset and attribute of the sweep, made up front (docs/DESIGN.md
 // "Guarantees"; docs/STORE.md). After this only raw data is ever written, so a killed writer
-// cannot leave the file's metadata half-changed. Three steps on "<path>.partial": a collective
-// pass (MPI-IO) makes everything but the dimension scales, a serial pass on rank 0 attaches
-// those, and rank 0 renames the file into place.
+// cannot leave the file's metadata half-changed. Rank 0 makes "<path>.partial" alone with serial
+// HDF5 (objects, set tables, dimension scales) while the other ranks wait, watching the file grow;
+// then rank 0 renames it into place and every rank opens it. Serial, because parallel HDF5 makes
+// every object collectively, which cost more per run than the whole serial pass and grows with
+// the ranks (docs/BENCHMARKS.md "Store creation at scale").
 #include <hdf5_hl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -195,20 +197,15 @@ void remove_partial(const std::string& partial) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The collective pass. Every call here is collective except the raw writes of the set tables,
-// which rank 0 makes inside a collective transfer where the other ranks select nothing.
-
-// Every object made is a sign of life for the StallGuard.
-std::atomic<std::uint64_t> made{0};
+// The serial pass, on rank 0.
 
 Handle make_group(hid_t loc, const std::string& name, const std::string& where) {
-  made.fetch_add(1, std::memory_order_relaxed);
   return detail::check_group(H5Gcreate2(loc, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                              where + ": cannot create group " + name);
 }
 
 // Contiguous, allocated (and filled) at creation: later raw writes never allocate, i.e. never
-// touch metadata, which is what makes independent writes from one rank safe.
+// touch metadata, which is what makes independent writes from one rank safe during training.
 Handle early_dcpl(hid_t mem_type, const void* fill, const std::string& what) {
   Handle dcpl = detail::check_plist(H5Pcreate(H5P_DATASET_CREATE), what);
   check(H5Pset_layout(dcpl, H5D_CONTIGUOUS), what);
@@ -220,7 +217,6 @@ Handle early_dcpl(hid_t mem_type, const void* fill, const std::string& what) {
 
 Handle make_dataset(hid_t loc, const std::string& path, hid_t file_type,
                     const std::vector<hsize_t>& dims, hid_t dcpl, const std::string& what) {
-  made.fetch_add(1, std::memory_order_relaxed);
   Handle space = detail::check_space(
       H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), what);
   Handle lcpl = detail::check_plist(H5Pcreate(H5P_LINK_CREATE), what);
@@ -235,22 +231,11 @@ void describe(hid_t obj, const std::string& units, const std::string& descriptio
   detail::write_string_attr(obj, "description", description, where);
 }
 
-// Rank 0 writes the whole dataset; the rest join the collective transfer with an empty selection.
-void write_on_root(hid_t ds, hid_t mem_type, hsize_t n, const void* data, int rank,
-                   const std::string& what) {
-  if (n == 0) return;
-  Handle dxpl = detail::check_plist(H5Pcreate(H5P_DATASET_XFER), what);
-  check(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), what);
-  Handle fspace = detail::check_space(H5Dget_space(ds), what);
-  Handle mspace = detail::check_space(H5Screate_simple(1, &n, nullptr), what);
-  if (rank != 0) {
-    check(H5Sselect_none(fspace), what);
-    check(H5Sselect_none(mspace), what);
-  }
-  check(H5Dwrite(ds, mem_type, mspace, fspace, dxpl, data), what);
+void write_all(hid_t ds, hid_t mem_type, hsize_t n, const void* data, const std::string& what) {
+  if (n > 0) check(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), what);
 }
 
-void write_names(hid_t group, const SetTable& t, int rank, const std::string& where) {
+void write_names(hid_t group, const SetTable& t, const std::string& where) {
   const std::string what = where + ": cannot write set names";
   size_t width = 1;
   for (const std::string& s : t.names) width = std::max(width, s.size());
@@ -265,35 +250,34 @@ void write_names(hid_t group, const SetTable& t, int rank, const std::string& wh
     packed.replace(i * width, t.names[i].size(), t.names[i]);
   Handle dcpl = early_dcpl(type, nullptr, what);
   Handle ds = make_dataset(group, "name", type, {t.names.size()}, dcpl, what);
-  write_on_root(ds, type, t.names.size(), packed.data(), rank, what);
+  write_all(ds, type, t.names.size(), packed.data(), what);
   describe(ds, "", "name of each symmetry set (one per column of the family's datasets)", where);
 }
 
 void write_int_column(hid_t group, const std::string& name, const std::vector<std::int64_t>& v,
-                      const std::string& description, int rank, const std::string& where) {
+                      const std::string& description, const std::string& where) {
   const std::string what = where + ": cannot write " + name;
   Handle dcpl = early_dcpl(H5T_NATIVE_INT64, nullptr, what);
   Handle ds = make_dataset(group, name, H5T_STD_I64LE, {v.size()}, dcpl, what);
-  write_on_root(ds, H5T_NATIVE_INT64, v.size(), v.data(), rank, what);
+  write_all(ds, H5T_NATIVE_INT64, v.size(), v.data(), what);
   describe(ds, "", description, where);
 }
 
-void write_set_table(hid_t sets, const SetTable& t, int rank, const std::string& where) {
+void write_set_table(hid_t sets, const SetTable& t, const std::string& where) {
   const std::string here = where + "/" + t.family;
   Handle group = make_group(sets, t.family, where);
-  write_names(group, t, rank, here);
-  write_int_column(group, "layer", t.layer, "index of the layer that owns each set", rank, here);
-  write_int_column(group, "set_index", t.index,
-                   "column, channel or unit of each set within its layer", rank, here);
+  write_names(group, t, here);
+  write_int_column(group, "layer", t.layer, "index of the layer that owns each set", here);
+  write_int_column(group, "set_index", t.index, "column, channel or unit of each set within its layer", here);
 }
 
-void write_models(hid_t file, const ModelSets& model_sets, int rank, const std::string& path) {
+void write_models(hid_t file, const ModelSets& model_sets, const std::string& path) {
   Handle models = make_group(file, "models", path);
   for (const auto& [model, tables] : model_sets) {
     const std::string where = path + ": /models/" + model + "/sets";
     Handle group = make_group(models, model, path);
     Handle sets = make_group(group, "sets", where);
-    for (const SetTable& t : tables) write_set_table(sets, t, rank, where);
+    for (const SetTable& t : tables) write_set_table(sets, t, where);
   }
 }
 
@@ -333,21 +317,34 @@ std::vector<std::string> run_families(const RunLayout& run) {
   return families;
 }
 
-// The run's own copy of each family's set_index, the dimension scale of its datasets' columns
-// (values written in the serial pass). Own, not the model's shared one: every attachment rewrites
-// a scale's REFERENCE_LIST, so one scale shared by all runs made creation quadratic in the runs.
-void make_run_set_index(hid_t run_group, const RunLayout& run, const ModelSets& model_sets,
-                        const std::string& where) {
+// The run's own copy of each family's set_index: the dimension scale "set" of its datasets'
+// columns. Own, not the model's shared one: every attachment rewrites a scale's REFERENCE_LIST,
+// so one scale shared by all runs (format 3) made creation quadratic in the runs.
+std::map<std::string, Handle> make_run_set_index(hid_t run_group, const RunLayout& run, const ModelSets& model_sets,
+                                                 const std::string& where) {
+  std::map<std::string, Handle> scales;
   for (const std::string& family : run_families(run)) {
     const std::string what = where + ": cannot create " + kRunSetIndex + "/" + family;
     const SetTable* t = find_family(model_sets, run.model, family);
     Handle dcpl = early_dcpl(H5T_NATIVE_INT64, nullptr, what);
     Handle ds = make_dataset(run_group, std::string(kRunSetIndex) + "/" + family, H5T_STD_I64LE,
                              {t->index.size()}, dcpl, what);
+    write_all(ds, H5T_NATIVE_INT64, t->index.size(), t->index.data(), what);
     describe(ds, "", "column, channel or unit of each set within its layer (the model's " + family +
                          " set_index; dimension scale \"set\" of this run's " + family + " datasets)",
              where);
+    check(H5DSset_scale(ds, "set"), what + ": cannot make it a dimension scale");
+    scales.emplace(family, std::move(ds));
   }
+  return scales;
+}
+
+// Dimension scales are attached as each dataset is made (its handle still open). Why not in a
+// collective pass: parallel HDF5 1.10.8 corrupted a scale's REFERENCE_LIST once it outgrew 64 KiB
+// (2 ranks: rank 0 failed to decode it, rank 1 hung).
+void attach(hid_t ds, hid_t scale, unsigned dim, const char* label, const std::string& what) {
+  check(H5DSattach_scale(ds, scale, dim), what);
+  check(H5DSset_label(ds, dim, label), what);
 }
 
 void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_sets, const std::string& path) {
@@ -357,7 +354,10 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
     if (name != "model") detail::write_attr(group, name, value, where);
   detail::write_string_attr(group, "model", run.model, where);
 
+  const std::map<std::string, Handle> set_scales = make_run_set_index(group, run, model_sets, where);
   const double nan = std::numeric_limits<double>::quiet_NaN();
+  Handle step;  // validate() put "step" in every run; it is made a scale when it is made
+  std::vector<Handle> made;  // datasets made before "step" wait for it
   for (const DatasetSpec& d : run.datasets) {
     const std::string what = where + ": cannot create dataset " + d.path;
     std::vector<hsize_t> dims{run.rows};
@@ -365,162 +365,121 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
     Handle dcpl = early_dcpl(H5T_NATIVE_DOUBLE, &nan, what);  // NaN marks rows never written
     Handle ds = make_dataset(group, d.path, H5T_IEEE_F64LE, dims, dcpl, what);
     describe(ds, d.units, d.description, where + "/" + d.path);
+    if (d.cols > 0) attach(ds, set_scales.at(d.set_family), 1, "set", what + ": cannot attach its set scale");
+    if (d.path == "step" && d.cols == 0) {
+      check(H5DSset_scale(ds, "step"), what + ": cannot make it a dimension scale");
+      step = std::move(ds);
+      for (Handle& m : made) attach(m, step, 0, "step", what + ": cannot attach the step scale");
+      made.clear();
+    } else if (step.get() >= 0) {
+      attach(ds, step, 0, "step", what + ": cannot attach the step scale");
+    } else {
+      made.push_back(std::move(ds));
+    }
   }
   make_progress(group, where);
   make_provenance(group, where);
-  make_run_set_index(group, run, model_sets, where);
 }
 
-// ---------------------------------------------------------------------------------------------
-// Dimension scales, attached by rank 0 alone on the closed-and-reopened .partial file.
-// Why not collectively: every attachment rewrites the scale's REFERENCE_LIST attribute. When
-// format 3 shared one set_index among all runs of a model, that attribute outgrew 64 KiB after
-// ~4000 attachments, parallel HDF5 1.10.8 kept it as a "huge" fractal-heap object and corrupted it
-// (2 ranks: rank 0 failed to decode it, rank 1 hung), and the rewrites made creation quadratic
-// (docs/BENCHMARKS.md "Store creation at scale"). Every scale is now one run's own, and serial
-// attachment is still faster than collective metadata writes.
-
-Handle open_dataset(hid_t file, const std::string& path, const std::string& what) {
-  return detail::check_dataset(H5Dopen2(file, path.c_str(), H5P_DEFAULT),
-                               what + ": cannot open " + path);
-}
-
-void attach_run_scales(hid_t file, const RunLayout& run, const ModelSets& model_sets, const std::string& path) {
-  const std::string base = "/runs/" + run.name + "/";
-  const std::string where = path + ": " + base;
-  Handle step = open_dataset(file, base + "step", where);
-  check(H5DSset_scale(step, "step"), where + "step: cannot make it a dimension scale");
-  std::map<std::string, Handle> set_scales;  // family -> this run's set_index
-  for (const std::string& family : run_families(run)) {
-    const std::string index_path = base + kRunSetIndex + "/" + family;
-    Handle index = open_dataset(file, index_path, where);
-    const std::vector<std::int64_t>& values = find_family(model_sets, run.model, family)->index;
-    check(H5Dwrite(index, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-          where + index_path + ": cannot write");
-    check(H5DSset_scale(index, "set"), where + index_path + ": cannot make it a dimension scale");
-    set_scales.emplace(family, std::move(index));
-  }
-  for (const DatasetSpec& d : run.datasets) {
-    if (d.path == "step") continue;
-    const std::string what = where + d.path + ": cannot attach dimension scales";
-    Handle ds = open_dataset(file, base + d.path, where);
-    check(H5DSattach_scale(ds, step, 0), what);
-    check(H5DSset_label(ds, 0, "step"), what);
-    if (d.cols == 0) continue;
-    check(H5DSattach_scale(ds, set_scales.at(d.set_family), 1), what);
-    check(H5DSset_label(ds, 1, "set"), what);
-  }
-}
-
-void attach_scales(const std::string& path, const std::string& partial, const ModelSets& model_sets,
-                   const std::vector<RunLayout>& runs) {
-  const std::string what = path + ": cannot set up file access";
-  Handle fapl = detail::check_plist(H5Pcreate(H5P_FILE_ACCESS), what);
-  check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), what);  // as in mpio_fapl
-  Handle file = detail::check_file(H5Fopen(partial.c_str(), H5F_ACC_RDWR, fapl),
-                                   path + ": cannot reopen " + partial);
-  for (const RunLayout& run : runs) attach_run_scales(file, run, model_sets, path);
-  check(H5Fclose(file.release()), path + ": cannot close " + partial);
-}
-
-void build(hid_t file, const std::string& path, const Attrs& file_attrs,
-           const ModelSets& model_sets, const std::vector<RunLayout>& runs, int rank) {
+void build(hid_t file, const std::string& path, const Attrs& file_attrs, const ModelSets& model_sets,
+           const std::vector<RunLayout>& runs) {
   detail::write_string_attr(file, "format", "nmech-store", path);
   detail::write_attr(file, "format_version", AttrValue{kFormatVersion}, path);
   for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
-  write_models(file, model_sets, rank, path);
+  write_models(file, model_sets, path);
   Handle runs_group = make_group(file, "runs", path);
   for (const RunLayout& run : runs) write_run(runs_group, run, model_sets, path);
 }
 
-// The collective pass cannot be watched like the sweep's own collectives (dist/watchdog.hpp):
-// it is inside parallel HDF5, which blocks in MPI-IO calls we do not make. So, where several
-// ranks create, a thread watches the count of objects made: when it stands still for
-// stall_timeout_s (a rank stopped, or one failed and left a collective the others are in), it
-// removes the partial file and ends the job (exit code 1) in one line, instead of hanging.
-class StallGuard {
- public:
-  StallGuard(MPI_Comm comm, std::string partial, double timeout_s) : partial_(std::move(partial)), timeout_s_(timeout_s) {
-    int size = 1;
-    MPI_Comm_size(comm, &size);
-    if (size > 1 && timeout_s > 0) thread_ = std::thread([this] { watch(); });
-  }
-  ~StallGuard() {
-    done_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
+bool unclosed_file = false;
 
- private:
-  void watch() {
-    std::uint64_t last = made.load();
-    auto since = std::chrono::steady_clock::now();
-    while (!done_) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      const std::uint64_t now = made.load();
-      if (now != last) {
-        last = now;
-        since = std::chrono::steady_clock::now();
-      } else if (std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count() > timeout_s_) {
-        int rank = 0;
-        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-        std::fprintf(stderr,
-                     "nmech: store creation made no progress for %.0f s on world rank %d (another rank stopped or "
-                     "failed, or the file system hangs): ending the job\n",
-                     timeout_s_, rank);
-        std::fflush(stderr);
-        remove_partial(partial_);
-        MPI_Abort(MPI_COMM_WORLD, util::kFailed);
-      }
-    }
-  }
-  std::string partial_;
-  double timeout_s_;
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-// Creates and fills "<path>.partial" collectively, without dimension scales, and closes it; returns
-// this rank's error ("" on success; then see creation_failed), or throws StoreError when the file
-// cannot be created at all.
-std::string build_partial(const std::string& path, const std::string& partial, MPI_Comm comm,
-                          const Attrs& file_attrs, const ModelSets& model_sets,
-                          const std::vector<RunLayout>& runs, int rank, double stall_timeout_s) {
-  const StallGuard guard(comm, partial, stall_timeout_s);
-  // Opening is collective in MPI-IO and fails alike on every rank (a path we may not write):
-  // that is bad input, thrown everywhere, with nothing written.
-  Handle fapl = detail::mpio_fapl(comm, /*coll_reads=*/true);  // every call below is collective
-  Handle file = detail::check_file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
-                                   path + ": cannot create " + partial);
+// Rank 0's part: makes and fills "<path>.partial" and closes it. Returns "" or the error: a
+// file that cannot be made at all (a path we may not write) is bad input, "B" + the reason; any
+// later failure (disk full, quota, an I/O error: the arguments were validated before) is "I" +
+// the reason. A file HDF5 could not close is removed; HDF5 1.10 then cannot finalize
+// (hdf5_cannot_finalize).
+std::string build_partial(const std::string& path, const std::string& partial, const Attrs& file_attrs,
+                          const ModelSets& model_sets, const std::vector<RunLayout>& runs) {
+  const std::string what = path + ": cannot set up file access";
+  Handle file;
   try {
-    build(file, path, file_attrs, model_sets, runs, rank);
+    Handle fapl = detail::check_plist(H5Pcreate(H5P_FILE_ACCESS), what);
+    // 1.8 object formats, as the MPI-IO opens use (detail::mpio_fapl).
+    check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), what);
+    file = detail::check_file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
+                              path + ": cannot create " + partial);
+  } catch (const std::exception& e) {
+    remove_partial(partial);
+    return std::string("B") + e.what();
+  }
+  // Test hook: NMECH_TEST_STALL_BUILD=1 stops rank 0 once the partial file exists, as a rank 0
+  // stopped or hung in the file system mid-build would (tests/sweep/test_faults.py).
+  if (std::getenv("NMECH_TEST_STALL_BUILD") != nullptr)
+    for (;;) ::pause();
+  try {
+    try {
+      build(file, path, file_attrs, model_sets, runs);
+    } catch (...) {
+      if (H5Fclose(file.release()) < 0) unclosed_file = true;
+      throw;
+    }
     check(H5Fclose(file.release()), path + ": cannot close " + partial);
     return "";
   } catch (const std::exception& e) {
-    return e.what();
+    remove_partial(partial);
+    return std::string("I") + e.what();
   }
 }
 
-bool unclosed_file = false;
+// The partial file as last seen: while rank 0 builds, it grows and its time changes.
+struct FileMark {
+  std::uintmax_t size = 0;
+  std::int64_t mtime_ns = -1;
+  bool operator!=(const FileMark& o) const { return size != o.size || mtime_ns != o.mtime_ns; }
+};
 
-// A failure inside the collective pass is the system's (the arguments were validated before):
-// disk full, quota, an I/O error. Where several ranks create the store, the failing rank cannot
-// tell the others: they are inside a collective HDF5 call it will never join. So it ends the
-// job, bounded, with exit code 1 (util/exit_codes.hpp); alone, it throws util::IoError.
-[[noreturn]] void creation_failed(const std::string& error, const std::string& partial, MPI_Comm comm) {
-  int size = 1;
-  MPI_Comm_size(comm, &size);
-  remove_partial(partial);
-  if (size == 1) {
-    unclosed_file = true;
-    throw util::IoError(error);
-  }
+FileMark mark(const std::string& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return {};
+  return {static_cast<std::uintmax_t>(st.st_size),
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+[[noreturn]] void end_stalled_creation(const std::string& partial, double timeout_s, const char* why) {
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  std::fprintf(stderr, "nmech: I/O error on world rank %d while creating the store: %s; ending the job\n", rank,
-               error.c_str());
+  std::fprintf(stderr, "nmech: store creation made no progress for %.0f s on world rank %d (%s): ending the job\n",
+               timeout_s, rank, why);
   std::fflush(stderr);
+  remove_partial(partial);  // the store is never half there, whichever rank gives up
   MPI_Abort(MPI_COMM_WORLD, util::kFailed);
   std::abort();
+}
+
+// Every rank meets the others here, without hanging. Creation cannot be watched like the sweep's
+// collectives (dist/watchdog.hpp): rank 0 is inside HDF5 calls we do not make. So a rank waits at
+// most timeout_s, or with `watch` for as long as the partial file keeps changing (rank 0 builds it
+// while the others wait); then it removes the partial file and ends the job saying `why`.
+void meet(MPI_Comm comm, double timeout_s, const std::string& partial, bool watch, const char* why) {
+  MPI_Request req = MPI_REQUEST_NULL;
+  MPI_Ibarrier(comm, &req);
+  using clock = std::chrono::steady_clock;
+  auto since = clock::now();
+  FileMark last = watch ? mark(partial) : FileMark{};
+  for (int done = 0;;) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (watch) {
+      const FileMark now = mark(partial);
+      if (now != last) {
+        last = now;
+        since = clock::now();
+      }
+    }
+    if (timeout_s > 0 && std::chrono::duration<double>(clock::now() - since).count() > timeout_s)
+      end_stalled_creation(partial, timeout_s, why);
+  }
 }
 
 // 128 random bits as hex: a store's identity (Store::id).
@@ -533,16 +492,6 @@ std::string new_store_id() {
     for (int s = 28; s >= 0; s -= 4) id += digits[(w >> s) & 0xf];
   }
   return id;
-}
-
-std::string serial_attach(const std::string& path, const std::string& partial,
-                          const ModelSets& model_sets, const std::vector<RunLayout>& runs) {
-  try {
-    attach_scales(path, partial, model_sets, runs);
-    return "";
-  } catch (const std::exception& e) {
-    return e.what();
-  }
 }
 
 std::string rename_on_root(const std::string& partial, const std::string& path, int rank) {
@@ -564,6 +513,8 @@ Store Store::create(const std::string& path, MPI_Comm comm, const Attrs& file_at
   validate(file_attrs, model_sets, runs);
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
+  const std::string partial = path + ".partial";
+  meet(comm, stall_timeout_s, partial, false, "another rank did not arrive");
   throw_if(bcast_string(comm, rank == 0 ? create_problem(path) : ""));
   // Test hook: NMECH_TEST_SKIP_SPACE_CHECK=1 lets a store start on a file system too small for
   // it, so the tests can show what a disk that fills during creation does.
@@ -571,17 +522,14 @@ Store Store::create(const std::string& path, MPI_Comm comm, const Attrs& file_at
   const std::string no_room = bcast_string(comm, judge ? space_problem(path, runs) : "");
   if (!no_room.empty()) throw util::IoError(no_room);
 
-  const std::string partial = path + ".partial";
   Attrs attrs = file_attrs;
   attrs.emplace_back("store_id", bcast_string(comm, rank == 0 ? new_store_id() : ""));
-  const std::string built = build_partial(path, partial, comm, attrs, model_sets, runs, rank, stall_timeout_s);
-  if (!built.empty()) creation_failed(built, partial, comm);
-  // The other ranks wait in the broadcast while rank 0 attaches the scales.
-  const std::string error = bcast_string(comm, rank == 0 ? serial_attach(path, partial, model_sets, runs) : "");
-  if (!error.empty()) {
-    if (rank == 0) remove_partial(partial);
-    throw util::IoError(error);
-  }
+  const std::string built = rank == 0 ? build_partial(path, partial, attrs, model_sets, runs) : "";
+  meet(comm, stall_timeout_s, partial, rank != 0,
+       rank == 0 ? "another rank stopped before joining" : "rank 0, which builds it, stopped, or the file system hangs");
+  const std::string error = bcast_string(comm, built);
+  if (!error.empty() && error[0] == 'B') throw StoreError(error.substr(1));
+  if (!error.empty()) throw util::IoError(error.substr(1));
   const std::string renamed = bcast_string(comm, rename_on_root(partial, path, rank));
   MPI_Barrier(comm);  // the final name exists for every rank before anyone opens it
   throw_if(renamed);

@@ -2,7 +2,7 @@
 // `nmech sweep`: one MPI launch trains a whole grid (docs/DESIGN.md "Distributed execution"). The
 // world is split into groups of ranks_per_run; group leaders take runs from a shared queue,
 // longest first; each group trains its run data-parallel and its leader writes the rows into
-// the one shared store, created collectively up front (or reopened to resume).
+// the one shared store, made up front (or reopened to resume).
 #include <string>
 
 namespace nmech::sweep {
