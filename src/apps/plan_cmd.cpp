@@ -33,6 +33,8 @@ CLI::App* add_plan_command(CLI::App& app, PlanArgs& a) {
   p->add_option("--time", a.slurm_options.time, "sbatch --time, e.g. 02:00:00");
   p->add_option("--partition", a.slurm_options.partition, "sbatch --partition");
   p->add_option("--script", a.slurm_options.script, "the job script")->check(CLI::ExistingFile);
+  p->add_option("--step-ms", a.step_ms, "a group's step time in ms (measured): estimate the wall time and core- or GPU-hours")
+      ->check(CLI::PositiveNumber);
   return p;
 }
 
@@ -63,7 +65,8 @@ int cmd_plan(const PlanArgs& a) {
   const char* env = std::getenv("SLURM_NTASKS");
   const std::string ntasks = env ? env : "";
   const std::int64_t world = a.world_size > 0 ? a.world_size : sweep::default_world_size(s, ntasks);
-  const sweep::Plan p = sweep::plan(s, world, a.config, a.output, ntasks);
+  sweep::Plan p = sweep::plan(s, world, a.config, a.output, ntasks);
+  if (a.step_ms > 0) sweep::estimate_wall(p, a.step_ms);
   if (!a.slurm && !a.submit) {
     std::fputs((a.json ? sweep::plan_json(p) : sweep::format_plan(p)).c_str(), stdout);
     return 0;

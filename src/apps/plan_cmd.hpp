@@ -19,6 +19,7 @@ struct PlanArgs {
   bool json = false;
   bool slurm = false;   // also print the sbatch command for this plan
   bool submit = false;  // and run it (never without --submit)
+  double step_ms = 0;   // a group's step time: the plan estimates the sweep's wall time
   sweep::SlurmOptions slurm_options;
 };
 

@@ -61,6 +61,38 @@ def test_kill_one_rank_then_rerun_gives_the_uninterrupted_rows(tmp: Path) -> Non
     assert not (tmp / "sweep.h5.ckpt").exists()  # every run finished: no checkpoint is kept
 
 
+# Many short runs: rank 0 spends a few seconds building the store (docs/STORE.md).
+MANY = """
+model = "mlp_bn"
+dataset = "synthetic"
+steps = 2
+batch_size = 16
+lr = { log = [1e-3, 1e-1], num = 600 }
+momentum = 0.9
+"""
+
+
+def test_kill_9_during_creation_leaves_no_store_and_the_rerun_makes_it_whole(tmp: Path) -> None:
+    cfg = write_config(tmp / "sweep.toml", MANY)
+    store, partial = tmp / "sweep.h5", tmp / "sweep.h5.partial"
+    proc = start_sweep(2, cfg, store)
+    try:
+        wait_until(lambda: partial.exists() and partial.stat().st_size > 20_000_000, 120,
+                   "rank 0 half-way through building the store", proc)
+        for pid in rank_pids(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert not store.exists()  # a half-built store never has the store's name
+    again = sweep(2, cfg, store)
+    assert "600 runs: done 600" in again.stdout, again.stdout
+    assert not partial.exists()
+    sweep(2, cfg, tmp / "reference.h5")
+    assert assert_bitwise_equal(tmp / "reference.h5", store) > 600
+
+
 def test_sigusr2_stops_every_group_within_a_step_and_resumes_exactly(tmp: Path) -> None:
     cfg = write_config(tmp / "sweep.toml", SWEEP + "ranks_per_run = 2\n")
     sweep(4, cfg, tmp / "reference.h5")

@@ -2,6 +2,7 @@
 #include "nmech/sweep/plan.hpp"
 
 #include <map>
+#include <queue>
 
 #include <nlohmann/json.hpp>
 
@@ -110,6 +111,15 @@ std::string mb(std::uint64_t bytes) {
   return buf;
 }
 
+// "45 s", "12 min", "3.4 h".
+std::string duration(double s) {
+  char buf[32];
+  if (s < 120) std::snprintf(buf, sizeof buf, "%.0f s", s);
+  else if (s < 7200) std::snprintf(buf, sizeof buf, "%.0f min", s / 60);
+  else std::snprintf(buf, sizeof buf, "%.1f h", s / 3600);
+  return buf;
+}
+
 std::string num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
@@ -143,12 +153,37 @@ Plan plan(const config::SweepConfig& s, std::int64_t world_size, const std::stri
   p.groups = world_size / s.ranks_per_run;
   p.shared_bytes = kFileOverheadBytes + set_table_bytes(sets) + other_tables;
   p.total_bytes = p.shared_bytes;
-  for (const auto& r : p.runs) p.total_bytes += r.bytes;
+  std::uint64_t datasets = 0;
+  for (const auto& r : p.runs) {
+    p.total_bytes += r.bytes;
+    datasets += r.datasets;
+  }
+  p.create_seconds = static_cast<double>(datasets) * kCreateSecondsPerDataset +
+                     static_cast<double>(p.total_bytes) / kCreateBytesPerSecond;
   const std::string np = std::to_string(world_size);
   p.mpirun_args = {"mpirun", "-np", np, "nmech", "sweep", p.config_path, "-o", p.store_path};
   p.srun_args = {"srun", "--mpi=pmix", "-n", np, "nmech", "sweep", p.config_path, "-o", p.store_path};
   p.notes = notes(p, slurm_ntasks);
   return p;
+}
+
+void estimate_wall(Plan& p, double step_ms) {
+  // Longest first, each run to the group that frees up first (what the work queue does).
+  std::priority_queue<double, std::vector<double>, std::greater<>> free_at;
+  for (std::int64_t g = 0; g < p.groups; ++g) free_at.push(0.0);
+  double end = 0;
+  for (const auto& r : p.runs) {
+    const double t = free_at.top() + static_cast<double>(r.cfg.steps) * step_ms / 1e3 + kRunOverheadSeconds;
+    free_at.pop();
+    free_at.push(t);
+    end = std::max(end, t);
+  }
+  const config::RunConfig c = p.runs.empty() ? config::RunConfig{} : p.runs.front().cfg;
+  const bool gpu = c.device != "cpu";
+  p.step_ms = step_ms;
+  p.wall_seconds = p.create_seconds + end;
+  p.resource = gpu ? "GPU-hours" : "core-hours";
+  p.resource_hours = p.wall_seconds / 3600 * static_cast<double>(p.world_size) * (gpu ? 1.0 : static_cast<double>(c.threads));
 }
 
 std::int64_t default_world_size(const config::SweepConfig& s, const std::string& slurm_ntasks) {
@@ -229,6 +264,18 @@ std::string format_plan(const Plan& p) {
        (p.ranks_per_run == 1 ? " rank" : " ranks") + " (world size " + std::to_string(p.world_size) + ")");
   line("store " + p.store_path + ": " + mb(p.total_bytes) + " MB (runs " + mb(p.total_bytes - p.shared_bytes) +
        " MB, shared " + mb(p.shared_bytes) + " MB)");
+  std::snprintf(buf, sizeof buf, "store creation: about %s (rank 0; %.2f ms a dataset and %.0f MB/s of fill, as measured "
+                "on a 2-core VM)", duration(p.create_seconds).c_str(), kCreateSecondsPerDataset * 1e3,
+                kCreateBytesPerSecond / 1e6);
+  line(buf);
+  if (p.step_ms > 0) {
+    std::snprintf(buf, sizeof buf, "with a %g ms step: about %s wall on %lld ranks, %.1f %s", p.step_ms,
+                  duration(p.wall_seconds).c_str(), static_cast<long long>(p.world_size), p.resource_hours,
+                  p.resource.c_str());
+    line(buf);
+  } else {
+    line("wall time: give --step-ms (a group's step, measured with a short run) for an estimate");
+  }
   for (const auto& n : p.notes) line("note: " + n);
   line("");
   line("launch:");
@@ -299,12 +346,15 @@ std::string plan_json(const Plan& p) {
       {"runs", runs},
       {"shared_bytes", p.shared_bytes},
       {"total_bytes", p.total_bytes},
+      {"create_seconds", p.create_seconds},
       {"launch",
        {{"mpirun", p.mpirun_args},
         {"srun", p.srun_args},
         {"mpirun_line", command_line(p.mpirun_args)},
         {"srun_line", command_line(p.srun_args)}}},
       {"notes", p.notes}};
+  if (p.step_ms > 0)
+    j["estimate"] = {{"step_ms", p.step_ms}, {"wall_seconds", p.wall_seconds}, {p.resource, p.resource_hours}};
   return j.dump(2) + "\n";
 }
 

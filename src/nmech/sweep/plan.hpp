@@ -21,6 +21,14 @@ constexpr std::uint64_t kDatasetOverheadBytes = 960;
 constexpr std::uint64_t kRunOverheadBytes = 6144;
 constexpr std::uint64_t kFileOverheadBytes = 4096;
 
+// Time model, measured on the 2-core development VM (docs/BENCHMARKS.md "Store creation at scale"
+// and "A sweep of 10,000 short runs"): rank 0 makes the store at about 0.115 ms per dataset plus
+// the fill of its raw bytes; each run then costs its group, besides its steps, its overhead (model
+// set-up, provenance, progress, checkpoint set-up, its rows): 10 ms.
+constexpr double kCreateSecondsPerDataset = 1.15e-4;
+constexpr double kCreateBytesPerSecond = 1.0e9;
+constexpr double kRunOverheadSeconds = 10.0e-3;
+
 struct PlannedRun {
   config::RunConfig cfg;  // cfg.name == name
   std::string name;
@@ -48,6 +56,11 @@ struct Plan {
   std::uint64_t total_bytes = 0;      // shared_bytes + every run's bytes
   std::vector<std::string> mpirun_args, srun_args;  // argv of the two launches
   std::vector<std::string> notes;     // things worth a look (idle groups, SLURM_NTASKS mismatch)
+  double create_seconds = 0;          // the store's creation, by the time model above
+  // With a measured step time (estimate_wall): the sweep's wall time, runs handed out longest
+  // first to the groups, and the resource it holds (core-hours: ranks x threads; GPU-hours: ranks).
+  double step_ms = 0, wall_seconds = 0, resource_hours = 0;
+  std::string resource;  // "core-hours" or "GPU-hours"
 };
 
 // The plan for `world_size` ranks. store_path "" means default_store_path(config_path).
@@ -56,6 +69,10 @@ struct Plan {
 Plan plan(const config::SweepConfig& s, std::int64_t world_size,
           const std::string& config_path = "CONFIG", const std::string& store_path = "",
           const std::string& slurm_ntasks = "");
+
+// Fills step_ms, wall_seconds and resource_hours for a group step of `step_ms` milliseconds
+// (the same for every run: measure it with a short run of the sweep's model).
+void estimate_wall(Plan& p, double step_ms);
 
 // $SLURM_NTASKS when set (inside an allocation, the world nmech sweep will get), else one group
 // per run: runs × ranks_per_run.

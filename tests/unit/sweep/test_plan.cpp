@@ -94,6 +94,26 @@ TEST(Plan, TotalIsSharedPlusRuns) {
   EXPECT_EQ(p.total_bytes, p.shared_bytes + runs);
 }
 
+TEST(Plan, CreationTimeFollowsDatasetsAndBytes) {
+  Plan p = plan(test_sweep(), 2);
+  std::uint64_t datasets = 0;
+  for (const auto& r : p.runs) datasets += r.datasets;
+  EXPECT_DOUBLE_EQ(p.create_seconds, static_cast<double>(datasets) * kCreateSecondsPerDataset +
+                                         static_cast<double>(p.total_bytes) / kCreateBytesPerSecond);
+}
+
+TEST(Plan, WallTimeHandsOutLongestFirstToTheGroups) {
+  // 4 runs of 20 steps: with 2 groups each takes two runs; with 4 groups, one.
+  for (const std::int64_t world : {2, 4}) {
+    Plan p = plan(test_sweep(), world);
+    estimate_wall(p, 50.0);
+    const double per_run = 20 * 0.050 + kRunOverheadSeconds;
+    EXPECT_NEAR(p.wall_seconds, p.create_seconds + per_run * static_cast<double>(4 / world), 1e-9) << world;
+    EXPECT_EQ(p.resource, "core-hours");
+    EXPECT_NEAR(p.resource_hours, p.wall_seconds / 3600 * static_cast<double>(world), 1e-12);
+  }
+}
+
 TEST(Plan, DemoSweep) {
   SweepConfig s = config::load_sweep_config(kSource + "/configs/sweep-demo.toml");
   Plan p = plan(s, 2, "configs/sweep-demo.toml");
