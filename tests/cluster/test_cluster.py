@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +20,9 @@ import h5py
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests"))
+from store_rows import rows_equal, rows_of  # noqa: E402
+
 # Absolute: job steps run in their own working directories (sbatch --chdir).
 NMECH = os.path.abspath(os.environ.get("NMECH_BIN", str(REPO / "build" / "src" / "apps" / "nmech")))
 CLUSTER = REPO / "tests" / "cluster" / "cluster.sh"
@@ -102,34 +106,20 @@ def one_node(env: dict, work: Path, ranks: int) -> Path:
     return store
 
 
-def rows_equal(a: Path, b: Path) -> int:
-    n = 0
-    with h5py.File(a, "r") as f, h5py.File(b, "r") as g:
-        assert sorted(f["runs"]) == sorted(g["runs"])
-        for run in f["runs"]:
-            names: list[str] = []
-            f["runs"][run].visit(lambda p: names.append(p) if isinstance(f["runs"][run][p], h5py.Dataset)
-                                 and f["runs"][run][p].dtype.kind == "f" else None)
-            for p in names:
-                assert f["runs"][run][p][()].tobytes() == g["runs"][run][p][()].tobytes(), f"{run}/{p}"
-                n += 1
-    return n
+def attempts(store: Path, key: str) -> dict[str, list]:
+    """Each run's provenance field `key`, one entry per attempt (a resume adds an attempt)."""
+    with h5py.File(store, "r") as f:
+        return {name: [json.loads(a.decode().rstrip("\0"))[key] for a in r["provenance"][()] if a]
+                for name, r in f["runs"].items()}
 
 
 def provenance(store: Path, key: str) -> list:
-    with h5py.File(store, "r") as f:
-        return [json.loads(r["provenance"][0].decode().rstrip("\0"))[key] for r in f["runs"].values()]
+    """The field of each run's first attempt."""
+    return [a[0] for a in attempts(store, key).values()]
 
 
 def hosts(store: Path) -> list[list[str]]:
     return provenance(store, "hosts")
-
-
-def attempt_hosts(store: Path) -> dict[str, list[list[str]]]:
-    """Each run's hosts, one list per attempt (a resume adds an attempt)."""
-    with h5py.File(store, "r") as f:
-        return {name: [json.loads(a.decode().rstrip("\0"))["hosts"] for a in r["provenance"][()] if a]
-                for name, r in f["runs"].items()}
 
 
 def progress(store: Path) -> dict[str, tuple[int, str]]:
@@ -142,15 +132,6 @@ def progress(store: Path) -> dict[str, tuple[int, str]]:
             p = run["progress"][0]
             out[name] = (int(p["rows_committed"]), names[p["status"]])
     return out
-
-
-def rows_of(store: Path, run: str, n: int) -> dict[str, bytes]:
-    """The first n rows of every float dataset of a run, as bytes."""
-    with h5py.File(store, "r") as f:
-        g = f["runs"][run]
-        names: list[str] = []
-        g.visit(lambda p: names.append(p) if isinstance(g[p], h5py.Dataset) and g[p].dtype.kind == "f" else None)
-        return {p: g[p][:n].tobytes() for p in names}
 
 
 def wait_mid_run(store: Path, rows: int, timeout: float = 120) -> None:
@@ -251,7 +232,7 @@ def test_a_lost_node_ends_the_job_naming_it_and_the_rest_resume_exactly(cluster,
         assert rows_of(store, run, p[0]) == rows_of(reference, run, p[0]), run
     assert rows_equal(reference, store) > 2 * 20
     # The interrupted run's attempts: across both nodes, then both ranks on node1.
-    assert [["node1", "node2"], ["node1", "node1"]] in attempt_hosts(store).values()
+    assert [["node1", "node2"], ["node1", "node1"]] in attempts(store, "hosts").values()
 
 
 def test_chained_jobs_across_nodes_resume_exactly(cluster, work):

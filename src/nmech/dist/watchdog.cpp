@@ -107,10 +107,9 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
   bool posted = false;
   const auto start = clock::now();
   auto last_progress = start, last_read = start, last_alive = start;
-  std::vector<std::int64_t> seen;  // heartbeats of the members, as last read
-  // Each member's last sign of life (heartbeat or wait counter) as read, and when it changed: a
-  // member silent for kSilentS while the wait lasts is named, whenever it fell silent (a node lost
-  // a second into a long wait, after its last bump, included).
+  // Each member's last sign of life (heartbeat, wait counter) as read, and when it changed. A new
+  // heartbeat anywhere is progress: the wait is not a stall. A member silent for kSilentS while the
+  // wait lasts is named, whenever it fell silent (a node lost a second into a long wait included).
   std::vector<std::pair<std::int64_t, std::int64_t>> signs(world_ranks.size(), {-1, -1});
   std::vector<clock::time_point> sign_at(world_ranks.size(), start);
   for (;;) {
@@ -132,21 +131,16 @@ void Watchdog::wait_for(const std::function<bool()>& done, std::int64_t comm_id,
     if (poll_) poll_();
     const auto t = table();
     std::vector<int> missing, elsewhere;
-    std::vector<std::int64_t> beats;
     for (size_t i = 0; i < world_ranks.size(); ++i) {
       const int r = world_ranks[i];
       const Record& rec = t[static_cast<size_t>(r)];
-      beats.push_back(rec.beats);
+      if (signs[i].first != rec.beats) last_progress = now;  // someone is still working
       if (signs[i] != std::make_pair(rec.beats, rec.alive)) {
         signs[i] = {rec.beats, rec.alive};
         sign_at[i] = now;
       }
       if (rec.comm_id != comm_id || rec.seq < seq) missing.push_back(r);
       else if (rec.seq == seq && rec.what != mine_.what) elsewhere.push_back(r);
-    }
-    if (beats != seen) {  // someone is still working: the wait is not a stall
-      seen = beats;
-      last_progress = now;
     }
     if (seconds(now - last_progress) < timeout_s_) continue;
     std::vector<int> silent;  // arrived, then no sign of life while the others kept waiting

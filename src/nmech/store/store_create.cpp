@@ -356,26 +356,25 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
 
   const std::map<std::string, Handle> set_scales = make_run_set_index(group, run, model_sets, where);
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  Handle step;  // validate() put "step" in every run; it is made a scale when it is made
-  std::vector<Handle> made;  // datasets made before "step" wait for it
-  for (const DatasetSpec& d : run.datasets) {
+  auto make = [&](const DatasetSpec& d) {
     const std::string what = where + ": cannot create dataset " + d.path;
     std::vector<hsize_t> dims{run.rows};
     if (d.cols > 0) dims.push_back(d.cols);
     Handle dcpl = early_dcpl(H5T_NATIVE_DOUBLE, &nan, what);  // NaN marks rows never written
     Handle ds = make_dataset(group, d.path, H5T_IEEE_F64LE, dims, dcpl, what);
     describe(ds, d.units, d.description, where + "/" + d.path);
-    if (d.cols > 0) attach(ds, set_scales.at(d.set_family), 1, "set", what + ": cannot attach its set scale");
-    if (d.path == "step" && d.cols == 0) {
-      check(H5DSset_scale(ds, "step"), what + ": cannot make it a dimension scale");
-      step = std::move(ds);
-      for (Handle& m : made) attach(m, step, 0, "step", what + ": cannot attach the step scale");
-      made.clear();
-    } else if (step.get() >= 0) {
-      attach(ds, step, 0, "step", what + ": cannot attach the step scale");
-    } else {
-      made.push_back(std::move(ds));
-    }
+    return ds;
+  };
+  // "step" first (validate() put it in every run): the scale every other dataset attaches to.
+  const auto is_step = [](const DatasetSpec& d) { return d.path == "step" && d.cols == 0; };
+  Handle step = make(*std::find_if(run.datasets.begin(), run.datasets.end(), is_step));
+  check(H5DSset_scale(step, "step"), where + "/step: cannot make it a dimension scale");
+  for (const DatasetSpec& d : run.datasets) {
+    if (is_step(d)) continue;
+    Handle ds = make(d);
+    const std::string what = where + "/" + d.path + ": cannot attach dimension scales";
+    attach(ds, step, 0, "step", what);
+    if (d.cols > 0) attach(ds, set_scales.at(d.set_family), 1, "set", what);
   }
   make_progress(group, where);
   make_provenance(group, where);
