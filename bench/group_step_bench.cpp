@@ -13,9 +13,9 @@
 
 #include "harness.hpp"
 #include "nmech/config/run_config.hpp"
-#include "nmech/dist/one_sided.hpp"
-#include "nmech/dist/reducer_factory.hpp"
-#include "nmech/dist/watchdog.hpp"
+#include "nmech/comm/one_sided.hpp"
+#include "nmech/reduce/reducer_factory.hpp"
+#include "nmech/comm/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
 #include "nmech/util/allocator.hpp"
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   bool single_thread = false;
   for (int i = 1; i < argc; ++i) single_thread = single_thread || !std::strcmp(argv[i], "--single-thread");
   int provided = 0;  // with MPI_THREAD_MULTIPLE the MPI bucket transport reduces on a thread of its own
-  dist::prefer_one_sided_that_works_over_tcp();  // across nodes too (jobs/README.md)
+  comm::prefer_one_sided_that_works_over_tcp();  // across nodes too (jobs/README.md)
   MPI_Init_thread(&argc, &argv, single_thread ? MPI_THREAD_SINGLE : MPI_THREAD_MULTIPLE, &provided);
   std::string kind = "overlap";
   int steps = 40, warmup = 5;
@@ -45,16 +45,16 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   {
-    dist::Watchdog wd(MPI_COMM_WORLD, 600.0);
-    dist::Comm group(MPI_COMM_WORLD, 1, wd);
+    comm::Watchdog wd(MPI_COMM_WORLD, 600.0);
+    comm::Comm group(MPI_COMM_WORLD, 1, wd);
     auto cfg = config::parse_run_config(
         "", "<bench>", {"batch_size=" + std::to_string(batch), "steps=" + std::to_string(steps + warmup), "threads=1",
                       "width=" + width});
     auto data = train::load_dataset(cfg, "<bench>");
     train::Trainer trainer(cfg, data);
-    std::unique_ptr<dist::Reducer> reducer;
+    std::unique_ptr<reduce::Reducer> reducer;
     if (size > 1) {
-      reducer = dist::make_reducer(group, {kind, "mpi", 1.0, 25.0});
+      reducer = reduce::make_reducer(group, config::ReducerSettings{kind});
       trainer.set_reducer(reducer.get());
     }
     auto& s = trainer.state();

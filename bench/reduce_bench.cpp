@@ -15,11 +15,11 @@
 
 #include "harness.hpp"
 #include "nmech/config/run_config.hpp"
-#include "nmech/dist/bucket_reducer.hpp"
-#include "nmech/dist/mpi_buckets.hpp"
-#include "nmech/dist/one_sided.hpp"
-#include "nmech/dist/reducer_factory.hpp"
-#include "nmech/dist/watchdog.hpp"
+#include "nmech/reduce/bucket_reducer.hpp"
+#include "nmech/comm/mpi_buckets.hpp"
+#include "nmech/comm/one_sided.hpp"
+#include "nmech/reduce/reducer_factory.hpp"
+#include "nmech/comm/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
 #include "nmech/util/allocator.hpp"
@@ -29,7 +29,7 @@ using namespace nmech;
 int main(int argc, char** argv) {
   util::keep_freed_memory();
   int provided = 0;  // the MPI bucket transport reduces on a thread of its own
-  dist::prefer_one_sided_that_works_over_tcp();  // across nodes too (jobs/README.md)
+  comm::prefer_one_sided_that_works_over_tcp();  // across nodes too (jobs/README.md)
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int reps = 20;
   for (int i = 1; i + 1 < argc; ++i)
@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   torch::set_num_threads(1);
   {
-    dist::Watchdog wd(MPI_COMM_WORLD, 600.0);
-    dist::Comm group(MPI_COMM_WORLD, 1, wd);
+    comm::Watchdog wd(MPI_COMM_WORLD, 600.0);
+    comm::Comm group(MPI_COMM_WORLD, 1, wd);
     auto cfg = config::parse_run_config("", "<bench>", {"model=\"vgg16_bn\"", "width=1.0", "dataset=\"synthetic\""});
     auto data = train::load_dataset(cfg, "<bench>");
     train::Trainer trainer(cfg, data);
@@ -83,26 +83,26 @@ int main(int argc, char** argv) {
     // The reducer's transport alone on the same four buckets, already filled: thread hand-off,
     // the all-reduces, the watched waits; no copies into buckets. Without, then with, the
     // division each bucket gets on the thread right after its sum.
-    dist::MpiBuckets transport(group);
+    comm::MpiBuckets transport(group);
     transport.reserve(4);
     const std::vector<std::int64_t> edges{0, (1 << 20) / 4, (1 << 20) / 4 + piece, (1 << 20) / 4 + 2 * piece, n};
     auto run_transport = [&](double divisor) {
       for (int b = 0; b < 4; ++b)
-        transport.start(b, f + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b]), dist::ElementType::f32, divisor,
+        transport.start(b, f + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b]), comm::ElementType::f32, divisor,
                         "transport bucket " + std::to_string(b));
       for (int b = 0; b < 4; ++b) transport.wait(b);
     };
     add("nmech_transport", [&] { run_transport(1.0); });
     add("nmech_transport_divided", [&] { run_transport(static_cast<double>(size)); });
     // The reducers end to end: gradients handed over last-first, as backward's hooks would.
-    std::vector<std::unique_ptr<dist::Reducer>> reducers;
+    std::vector<std::unique_ptr<reduce::Reducer>> reducers;
     std::vector<double> waits, busy;  // the bucketed reducer's, per repetition
     std::size_t buckets = 0;
     for (const char* kind : {"overlap", "single"}) {
-      reducers.push_back(dist::make_reducer(group, {kind, "mpi", 1.0, 25.0}));
-      dist::Reducer& reducer = *reducers.back();
+      reducers.push_back(reduce::make_reducer(group, config::ReducerSettings{kind}));
+      reduce::Reducer& reducer = *reducers.back();
       reducer.attach(params);
-      auto* bucketed = dynamic_cast<dist::BucketReducer*>(&reducer);
+      auto* bucketed = dynamic_cast<reduce::BucketReducer*>(&reducer);
       if (bucketed) buckets = bucketed->plan().buckets.size();
       add(bucketed ? "nmech_buckets" : "nmech_single", [&, bucketed] {
         std::vector<double> scalars{1.0};

@@ -16,11 +16,11 @@
 
 #include "nmech/config/run_config.hpp"
 #include "nmech/config/run_mapping.hpp"
-#include "nmech/dist/one_sided.hpp"
+#include "nmech/comm/one_sided.hpp"
 #include "nmech/models/wiring.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/symmetry/sets.hpp"
-#include "nmech/trace/layout.hpp"
+#include "nmech/layout/layout.hpp"
 
 using namespace nmech;
 
@@ -42,7 +42,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0, MPI_Comm comm) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  dist::prefer_one_sided_that_works_over_tcp();
+  comm::prefer_one_sided_that_works_over_tcp();
   MPI_Init(&argc, &argv);
   std::string sizes = "100,1000", dir = "/var/tmp";
   int steps = 2;
@@ -58,11 +58,11 @@ int main(int argc, char** argv) {
       "", "<bench>", {"model=\"mlp_bn\"", "dataset=\"synthetic\"", "steps=" + std::to_string(steps), "record_every=1"});
   const std::int64_t channels = 1, classes = 10;  // synthetic data is shaped like Fashion-MNIST
   const auto sets = symmetry::derive_sets(models::make_wiring(config::model_spec(cfg, channels, classes)));
-  const std::map<std::string, std::vector<store::SetTable>> tables{{trace::model_key(cfg), trace::set_tables(sets)}};
+  const std::map<std::string, std::vector<store::SetTable>> tables{{layout::model_key(cfg), layout::set_tables(sets)}};
   for (const long n : parse_sizes(sizes)) {
     std::vector<store::RunLayout> runs;
     runs.reserve(static_cast<size_t>(n));
-    for (long r = 0; r < n; ++r) runs.push_back(trace::run_layout(cfg, sets, "run" + std::to_string(r), classes));
+    for (long r = 0; r < n; ++r) runs.push_back(layout::run_layout(cfg, sets, "run" + std::to_string(r), classes));
     const std::string path = dir + "/nmech-store-bench-" + std::to_string(n) + "-" + std::to_string(size) + ".h5";
     if (rank == 0) std::filesystem::remove(path);
     MPI_Barrier(MPI_COMM_WORLD);

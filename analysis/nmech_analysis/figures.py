@@ -18,12 +18,23 @@ from .summary import RunResult, format_value  # noqa: E402
 
 DPI = 80
 C_MEAS, C_EXACT, C_PAPER = "#222222", "#1f77b4", "#d62728"
-STATUS_MARK = {"diverged": "D", "running": "R", "pending": "P", "failed": "F"}
+# Colours of the statuses the store knows today; the names and their order come from the store's
+# HDF5 enum (RunInfo.statuses), and a status added there is drawn in OTHER_COLOR, marked by its
+# first letter.
 STATUS_COLOR = {"done": "#4daf4a", "running": "#ff7f00", "pending": "#999999", "diverged": "#e41a1c",
                 "failed": "#6a3d9a"}
-# The status heatmap colours a cell by its worst run: done first, then the store's status codes
-# in order (the names and codes come from the store's HDF5 enum, reader.read_run_info).
-STATUS_ORDER = ("done", "pending", "running", "diverged", "failed")
+OTHER_COLOR = "#000000"
+
+
+def status_mark(status: str) -> str:
+    return status[:1].upper() or "?"
+
+
+def status_order(runs: "list[RunResult]") -> tuple[str, ...]:
+    """The status heatmap colours a cell by its worst run: done first, then the store's status
+    codes in order."""
+    names = next((r.info.statuses for r in runs if r.info.statuses), ("done",))
+    return ("done",) + tuple(s for s in names if s != "done")
 
 
 def _save(fig: plt.Figure, path: str) -> None:
@@ -254,10 +265,7 @@ class HeatCells:
 
     values: np.ndarray  # [len(ys), len(xs)], NaN where nothing is coloured
     text: dict[tuple[int, int], str]
-    marks: dict[tuple[int, int], str]  # D diverged, R running, P pending
-
-
-STATUS_CODE = {name: i for i, name in enumerate(STATUS_ORDER)}
+    marks: dict[tuple[int, int], str]  # a status's first letter: D diverged, R running, P pending, …
 
 
 def heat_cells(runs: list[RunResult], metric: str, x: str, y: str, xs: list, ys: list,
@@ -268,17 +276,18 @@ def heat_cells(runs: list[RunResult], metric: str, x: str, y: str, xs: list, ys:
     for r in runs:
         cells.setdefault((ys.index(r.row.get(y)), xs.index(r.row.get(x))), []).append(r)
     out = HeatCells(np.full((len(ys), len(xs)), np.nan), {}, {})
+    codes = {name: i for i, name in enumerate(status_order(runs))}
     for ij, members in cells.items():
         done = [r for r in members if r.info.status == "done"]
         suffix = f" ×{len(members)}" if len(members) > 1 else ""
         if kind == "status":
-            worst = max(members, key=lambda r: STATUS_CODE.get(r.info.status, len(STATUS_ORDER) - 1))
-            out.values[ij] = STATUS_CODE.get(worst.info.status, 0)
+            worst = max(members, key=lambda r: codes.get(r.info.status, len(codes)))
+            out.values[ij] = codes.get(worst.info.status, 0)
             st = worst.info.status
             out.text[ij] = (f"diverged@{worst.info.diverged_at}" if st == "diverged" else st) + suffix
             continue
         if not done:
-            out.marks[ij] = STATUS_MARK.get(members[0].info.status, "?")
+            out.marks[ij] = status_mark(members[0].info.status)
             continue
         vals = [r.row.get(metric) for r in done]
         vals = [v for v in vals if _finite(v) and (kind != "log" or v > 0)]
@@ -288,7 +297,7 @@ def heat_cells(runs: list[RunResult], metric: str, x: str, y: str, xs: list, ys:
         else:
             out.text[ij] = "n/a" + suffix
         if len(done) < len(members):
-            out.marks[ij] = "+" + "".join(STATUS_MARK.get(r.info.status, "?") for r in members
+            out.marks[ij] = "+" + "".join(status_mark(r.info.status) for r in members
                                           if r.info.status != "done")
     return out
 
@@ -297,8 +306,9 @@ def _heat_panel(a: plt.Axes, runs: list[RunResult], metric: str, x: str, y: str,
                 norm, cmap: str, kind: str):
     cells = heat_cells(runs, metric, x, y, xs, ys, kind)
     if kind == "status":
-        cm = mcolors.ListedColormap([STATUS_COLOR[s] for s in STATUS_ORDER])
-        im = a.imshow(np.ma.masked_invalid(cells.values), cmap=cm, norm=mcolors.Normalize(-0.5, len(STATUS_ORDER) - 0.5),
+        order = status_order(runs)
+        cm = mcolors.ListedColormap([STATUS_COLOR.get(s, OTHER_COLOR) for s in order])
+        im = a.imshow(np.ma.masked_invalid(cells.values), cmap=cm, norm=mcolors.Normalize(-0.5, len(order) - 0.5),
                       origin="lower", aspect="auto")
     else:
         im = a.imshow(np.ma.masked_invalid(cells.values), cmap=cmap, norm=norm, origin="lower", aspect="auto")

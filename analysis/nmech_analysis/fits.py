@@ -181,14 +181,11 @@ def error_series(err: np.ndarray) -> ErrorSeries:
 
 
 def measured_and_norm(view: RunView, family: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The measured quantity the predictions predict, and the error normaliser."""
-    if family == "translation":
-        return view.matrix(family, "translation_sum", idx), view.matrix(family, "translation_abs_sum", idx)
-    if family == "scale":
-        q = view.matrix(family, "scale_sq_norm", idx)
-        return q, q
-    meas = view.matrix(family, "rescale_diff", idx)
-    return meas, view.matrix(family, "sq_norm_in", idx) + view.matrix(family, "sq_norm_out", idx)
+    """The measured quantity the predictions predict, and the error normaliser: the datasets the
+    store names for the family (its file attributes <family>_measured and <family>_error_scale)."""
+    traits = view.info.family_traits[family]
+    norm = sum(view.matrix(family, d, idx) for d in traits.error_scale)
+    return view.matrix(family, traits.measured, idx), norm
 
 
 def family_errors(view: RunView, family: str, idx: np.ndarray, step: np.ndarray) -> FamilyResult:

@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
-FAMILIES = ("translation", "scale", "rescale")
+# The store layout this reader reads (the file attribute format_version, store::kFormatVersion).
+FORMAT_VERSION = 5
 
 # Run attributes that are hyperparameters of the grid, in the order tables show them.
 HYPERPARAMETERS = (
@@ -23,7 +24,7 @@ HYPERPARAMETERS = (
     "dropout", "bn_eps",
 )
 # Attributes that are derived or bookkeeping, never grid axes.
-NOT_AXES = {"config", "threads", "angle_eq", "relax_steps"}
+NOT_AXES = {"config", "threads", "angle_eq", "relax_steps", "classes", "model"}
 DERIVED_SUFFIXES = ("_gamma", "_omega", "_damping_regime")
 
 
@@ -37,6 +38,23 @@ def axis_names(runs: "list[RunInfo]") -> list[str]:
 
 class StoreFormatError(ValueError):
     """The file is not an nmech store."""
+
+
+@dataclass(frozen=True)
+class FamilyTraits:
+    """What the store says of a symmetry family (file attributes, from C++'s theory/family.hpp):
+    the dataset its predictions follow, and the datasets whose sum per set normalises an error."""
+
+    name: str
+    measured: str
+    error_scale: tuple[str, ...]
+
+
+def read_families(f: h5py.File) -> dict[str, FamilyTraits]:
+    """Every family the store knows, in its order (the file attribute "families")."""
+    names = str(_plain(f.attrs["families"])).split()
+    return {n: FamilyTraits(n, str(_plain(f.attrs[f"{n}_measured"])),
+                            tuple(str(_plain(f.attrs[f"{n}_error_scale"])).split(" + "))) for n in names}
 
 
 @dataclass
@@ -53,8 +71,10 @@ class RunInfo:
     status: str  # a name of the store's status enum: pending | running | done | diverged | failed
     diverged_at: int
     heartbeat_utc: float
-    families: tuple[str, ...]
+    families: tuple[str, ...]  # the families the run has sets of, in the store's order
     family_sets: dict[str, int] = field(default_factory=dict)
+    family_traits: dict[str, FamilyTraits] = field(default_factory=dict)
+    statuses: tuple[str, ...] = ()  # every status the store can record, in code order
 
     @property
     def finished(self) -> bool:
@@ -75,9 +95,16 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _status_names(progress: h5py.Dataset) -> tuple[str, ...]:
+    """Every status name, in code order, from the store's own HDF5 enum (written from
+    store::Status): the one list of statuses, so a status added in C++ is named here without a
+    change."""
+    enum = h5py.check_enum_dtype(progress.dtype["status"]) or {}
+    return tuple(sorted(enum, key=enum.get))
+
+
 def _status_name(progress: h5py.Dataset, code: int) -> str | None:
-    """The status's name from the store's own HDF5 enum (written from store::Status): the one
-    list of statuses, so a status added in C++ is named here without a change. None: unknown."""
+    """The status's name from the store's enum; None: unknown."""
     enum = h5py.check_enum_dtype(progress.dtype["status"]) or {}
     for name, value in enum.items():
         if value == code:
@@ -92,14 +119,20 @@ def open_store(path: str) -> h5py.File:
     if fmt != "nmech-store" or "runs" not in f:
         f.close()
         raise StoreFormatError(f"{path}: not an nmech store")
+    version = _plain(f.attrs.get("format_version", 0))
+    if version != FORMAT_VERSION:
+        f.close()
+        raise StoreFormatError(f"{path}: store format_version {version} is not supported (this reader reads "
+                               f"{FORMAT_VERSION}; docs/STORE.md says what changed)")
     return f
 
 
-def read_run_info(f: h5py.File, name: str, path: str) -> RunInfo:
+def read_run_info(f: h5py.File, name: str, path: str, traits: dict[str, FamilyTraits] | None = None) -> RunInfo:
     g = f["runs"][name]
     p = g["progress"][0]
     attrs = {k: _plain(v) for k, v in g.attrs.items()}
-    families = tuple(fam for fam in FAMILIES if fam in g)
+    traits = read_families(f) if traits is None else traits
+    families = tuple(fam for fam in traits if fam in g)
     sets = {}
     for fam in families:
         first = next(iter(g[fam].values()))
@@ -120,7 +153,7 @@ def read_run_info(f: h5py.File, name: str, path: str) -> RunInfo:
         rows_committed=committed, last_step=int(p["last_step"]),
         status=status,
         diverged_at=int(p["diverged_at"]), heartbeat_utc=float(p["heartbeat_utc"]),
-        families=families, family_sets=sets,
+        families=families, family_sets=sets, family_traits=traits, statuses=_status_names(g["progress"]),
     )
 
 
@@ -129,7 +162,8 @@ def list_runs(paths: list[str]) -> list[RunInfo]:
     runs: list[RunInfo] = []
     for path in paths:
         with open_store(path) as f:
-            runs.extend(read_run_info(f, name, path) for name in f["runs"])
+            traits = read_families(f)
+            runs.extend(read_run_info(f, name, path, traits) for name in f["runs"])
     counts: dict[str, int] = {}
     for r in runs:
         counts[r.name] = counts.get(r.name, 0) + 1

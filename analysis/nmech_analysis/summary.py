@@ -219,7 +219,8 @@ def format_table(results: list[RunResult], cols: list[str] | None = None) -> str
 
 
 def status_counts(results: list[RunResult]) -> dict[str, int]:
-    out = {"done": 0, "running": 0, "diverged": 0, "pending": 0}
+    """Runs per status, every status the stores can record included (their enum)."""
+    out = {s: 0 for r in results for s in r.info.statuses}
     for r in results:
         out[r.info.status] = out.get(r.info.status, 0) + 1
     return out

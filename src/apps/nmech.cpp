@@ -12,14 +12,15 @@
 
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
-#include "nmech/dist/comm.hpp"
-#include "nmech/dist/one_sided.hpp"
+#include "nmech/comm/comm.hpp"
+#include "nmech/comm/one_sided.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/store/store_lock.hpp"
 #include "nmech/sweep/engine.hpp"
-#include "nmech/sweep/plan_memory.hpp"
+#include "nmech/plan/plan_memory.hpp"
 #include "nmech/sweep/signals.hpp"
-#include "nmech/trace/layout.hpp"
+#include "nmech/theory/family.hpp"
+#include "nmech/layout/layout.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/allocator.hpp"
 #include "nmech/util/build_info.hpp"
@@ -51,7 +52,10 @@ void print_errors(const std::string& path, const train::RunOutcome& out) {
               static_cast<long long>(out.steps_done), out.last_loss);
   if (out.status == store::Status::diverged)
     std::printf("diverged at step %lld\n", static_cast<long long>(out.diverged_at));
-  std::printf("relative error at the last step (translation: / sum|theta|, scale: / Q, rescale: / (Q_in + Q_out))\n");
+  std::string scales;
+  for (auto f : theory::kFamilies)
+    scales += (scales.empty() ? "" : ", ") + std::string(theory::to_string(f)) + ": / " + theory::traits(f).error_scale_words;
+  std::printf("relative error at the last step (%s)\n", scales.c_str());
   std::printf("%-12s %6s  %12s %12s  %12s %12s\n", "family", "sets", "exact med", "exact worst",
               "paper med", "paper worst");
   for (const auto& [fam, e] : out.errors)
@@ -94,11 +98,11 @@ bool resumes(const std::string& path, const std::string& ckpt, bool overwrite, c
 
 int cmd_run(const RunArgs& a) {
   auto cfg = config::load_run_config(a.config, a.sets);
-  const std::string device = train::training_device(cfg, dist::local_rank(MPI_COMM_WORLD), a.config);
+  const std::string device = train::training_device(cfg, comm::local_rank(MPI_COMM_WORLD), a.config);
   const std::string name = config::short_name(cfg);
   const std::string path = a.output.empty() ? name + ".h5" : a.output;
   auto data = train::load_dataset(cfg, a.config);
-  sweep::check_memory(cfg, cfg.batch_size, 1, a.config);
+  plan::check_memory(cfg, cfg.batch_size, 1, a.config);
   const std::string config_sha = config::sha256_hex(config::to_toml(cfg));
   const std::string ckpt = path + ".ckpt/" + name + ".pt";
   const store::StoreLock lock = store::StoreLock::acquire(path);
@@ -107,14 +111,15 @@ int cmd_run(const RunArgs& a) {
   const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? train::load_eval_dataset(cfg) : nmech::data::Dataset{};
   train::Trainer trainer(cfg, data, device);
   trainer.set_eval_data(cfg.eval_every > 0 ? &eval_data : nullptr);  // as a sweep does
-  const store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
+  store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
                                    {"git_commit", std::string(util::git_commit())},
                                    {"created_utc", util::utc_now_text()},
                                    {"config", config::to_toml(cfg)},
                                    {"config_sha256", config_sha},
                                    {"data_sha256", data.sha256}};
+  for (auto& a : layout::family_attrs()) file_attrs.push_back(a);
   auto st = resume ? store::Store::open(path, MPI_COMM_WORLD)
-                   : store::Store::create(path, MPI_COMM_WORLD, file_attrs, {{trace::model_key(cfg), trainer.set_tables()}},
+                   : store::Store::create(path, MPI_COMM_WORLD, file_attrs, {{layout::model_key(cfg), trainer.set_tables()}},
                                           {trainer.layout(name)});
   std::filesystem::create_directories(path + ".ckpt");
   train::RunHooks hooks;
@@ -169,7 +174,7 @@ int bad_input(const std::exception& e) {
 
 int main(int argc, char** argv) {
   nmech::util::keep_freed_memory();
-  nmech::dist::prefer_one_sided_that_works_over_tcp();
+  nmech::comm::prefer_one_sided_that_works_over_tcp();
   int provided = 0;  // the MPI bucket transport reduces on a thread of its own
   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
   int code = kComplete;

@@ -1,4 +1,4 @@
-// `nmech plan`: the sweep planner (nmech::sweep::plan) behind the command line. Torch-free.
+// `nmech plan`: the sweep planner (nmech::plan::make_plan) behind the command line. Torch-free.
 #include "plan_cmd.hpp"
 
 #include <spawn.h>
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "nmech/config/sweep_config.hpp"
-#include "nmech/sweep/plan.hpp"
+#include "nmech/plan/plan.hpp"
 
 namespace nmech::apps {
 
@@ -64,16 +64,16 @@ int cmd_plan(const PlanArgs& a) {
   // when an explicit --world-size differs.
   const char* env = std::getenv("SLURM_NTASKS");
   const std::string ntasks = env ? env : "";
-  const std::int64_t world = a.world_size > 0 ? a.world_size : sweep::default_world_size(s, ntasks);
-  sweep::Plan p = sweep::plan(s, world, a.config, a.output, ntasks);
-  if (a.step_ms > 0) sweep::estimate_wall(p, a.step_ms);
+  const std::int64_t world = a.world_size > 0 ? a.world_size : plan::default_world_size(s, ntasks);
+  plan::Plan p = plan::make_plan(s, world, a.config, a.output, ntasks);
+  if (a.step_ms > 0) plan::estimate_wall(p, a.step_ms);
   if (!a.slurm && !a.submit) {
-    std::fputs((a.json ? sweep::plan_json(p) : sweep::format_plan(p)).c_str(), stdout);
+    std::fputs((a.json ? plan::plan_json(p) : plan::format_plan(p)).c_str(), stdout);
     return 0;
   }
-  const std::vector<std::string> sbatch = sweep::sbatch_args(p, a.slurm_options);
-  if (!a.json) std::fputs(sweep::format_plan(p).c_str(), stdout);
-  std::printf("%s%s\n", a.json ? "" : "  ", sweep::command_line(sbatch).c_str());
+  const std::vector<std::string> sbatch = plan::sbatch_args(p, a.slurm_options);
+  if (!a.json) std::fputs(plan::format_plan(p).c_str(), stdout);
+  std::printf("%s%s\n", a.json ? "" : "  ", plan::command_line(sbatch).c_str());
   std::fflush(stdout);
   return a.submit ? submit(sbatch) : 0;
 }

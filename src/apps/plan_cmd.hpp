@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "nmech/sweep/plan.hpp"
+#include "nmech/plan/plan.hpp"
 
 namespace CLI {
 class App;
@@ -20,7 +20,7 @@ struct PlanArgs {
   bool slurm = false;   // also print the sbatch command for this plan
   bool submit = false;  // and run it (never without --submit)
   double step_ms = 0;   // a group's step time: the plan estimates the sweep's wall time
-  sweep::SlurmOptions slurm_options;
+  plan::SlurmOptions slurm_options;
 };
 
 // Registers the subcommand and its options on `app`.

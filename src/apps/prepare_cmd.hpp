@@ -1,6 +1,6 @@
 #pragma once
 // `nmech prepare-data KIND SRC OUT`: a dataset in its standard layout → one packed file
-// (src/nmech/data/prepare.hpp) that runs read with dataset = "packed", data_dir = OUT.
+// (src/nmech/data/prepare.hpp) that runs read with dataset = "KIND", data_dir = OUT.
 #include <string>
 
 namespace CLI {

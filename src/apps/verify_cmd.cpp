@@ -12,18 +12,20 @@
 
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
-#include "nmech/models/net.hpp"
-#include "nmech/symmetry/verify.hpp"
+#include "nmech/net/net.hpp"
+#include "nmech/verify/verify.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/exit_codes.hpp"
 
 namespace nmech::apps {
 
-using symmetry::VerifyReport;
+using verify::VerifyReport;
 
 CLI::App* add_verify_command(CLI::App& app, VerifyArgs& a) {
   auto* v = app.add_subcommand("verify", "check numerically that every traced set is a symmetry");
-  v->add_option("--model", a.model, "built-in model (vgg11|13|16|19[_bn], mlp, mlp_bn)")->capture_default_str();
+  std::string names;
+  for (const auto& m : models::model_names()) names += (names.empty() ? "" : ", ") + m;
+  v->add_option("--model", a.model, "built-in model (" + names + ")")->capture_default_str();
   v->add_option("--set", a.sets,
                 "run-config key: width, classifier_width, input_size, bn_eps, dropout, dataset, data_dir, "
                 "seed, mlp_depth, threads (repeatable)");
@@ -63,14 +65,14 @@ std::int64_t total_sets(const VerifyReport& r) {
 
 // The sets a break can show on this batch: those it invalidates, less those whose gradient is
 // exactly zero here (dead units: acting on them changes nothing, whatever the loss).
-std::set<std::string> visible(const VerifyReport& r, const symmetry::Control& c) {
+std::set<std::string> visible(const VerifyReport& r, const verify::Control& c) {
   std::set<std::string> v(c.touched.begin(), c.touched.end());
   for (const auto& name : r.zero_gradient) v.erase(name);
   return v;
 }
 
 // Whether the failing sets are exactly those.
-bool matches(const VerifyReport& r, const symmetry::Control& c) {
+bool matches(const VerifyReport& r, const verify::Control& c) {
   return std::set<std::string>(r.failing.begin(), r.failing.end()) == visible(r, c);
 }
 
@@ -113,7 +115,7 @@ void print_notes(const VerifyReport& r) {
   std::printf("zero-g: sets whose gradient is exactly 0 on this batch (dead units): they pass trivially\n");
 }
 
-void print_verdict(const VerifyReport& r, const symmetry::Control& c, bool control) {
+void print_verdict(const VerifyReport& r, const verify::Control& c, bool control) {
   std::printf("\n");
   if (control) {
     const std::size_t dead = c.touched.size() - visible(r, c).size();
@@ -175,10 +177,10 @@ nlohmann::json to_json(const VerifyReport& r) {
 }
 
 // The intact model's wiring and claims, or the broken model and the intact claims.
-symmetry::Control control_for(const VerifyArgs& a, const config::RunConfig& cfg, const data::Dataset& d) {
+verify::Control control_for(const VerifyArgs& a, const config::RunConfig& cfg, const data::Dataset& d) {
   try {
-    const auto brk = symmetry::parse_break(a.brk.empty() ? "none" : a.brk);
-    return symmetry::make_control(models::make_wiring(train::model_spec(cfg, d)), brk);
+    const auto brk = verify::parse_break(a.brk.empty() ? "none" : a.brk);
+    return verify::make_control(models::make_wiring(train::model_spec(cfg, d)), brk);
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError(std::string("verify: ") + e.what());
   }
@@ -198,16 +200,16 @@ int cmd_verify(const VerifyArgs& a) {
   const auto control = control_for(a, cfg, data);
 
   torch::manual_seed(cfg.seed);
-  models::Net net(control.wiring, cfg.bn_eps);
+  net::Net net(control.wiring, cfg.bn_eps);
   net->init_paper();
-  symmetry::move_to_generic_point(net, cfg.seed);
-  symmetry::init_control(net, control, cfg.seed);
+  verify::move_to_generic_point(net, cfg.seed);
+  verify::init_control(net, control, cfg.seed);
   net->to(dtype);
   std::vector<std::int64_t> idx(a.batch);
   std::iota(idx.begin(), idx.end(), 0);  // the first images: one fixed, reproducible batch
   const auto batch = data::make_batch(data, idx, cfg.input_size, dtype);
 
-  symmetry::VerifyOptions opt;
+  verify::VerifyOptions opt;
   opt.all = a.all;
   opt.seed = cfg.seed;
   if (!a.json) {
@@ -217,7 +219,7 @@ int cmd_verify(const VerifyArgs& a) {
                 static_cast<long long>(a.batch), data.name.c_str());
     std::fflush(stdout);
   }
-  const auto r = symmetry::verify(net, control.claimed, batch.images, batch.labels, opt);
+  const auto r = verify::verify(net, control.claimed, batch.images, batch.labels, opt);
   const bool is_control = !a.brk.empty();
   if (a.json) {
     auto j = to_json(r);

@@ -10,11 +10,12 @@
 #include <cstring>
 #include <vector>
 
-#include "nmech/dist/comm.hpp"
-#include "nmech/dist/nccl_buckets.hpp"
-#include "nmech/dist/watchdog.hpp"
+#include "nmech/comm/comm.hpp"
+#include "nmech/nccl/nccl_buckets.hpp"
+#include "nmech/comm/watchdog.hpp"
 
-using namespace nmech::dist;
+using namespace nmech::comm;
+using namespace nmech::nccl;
 
 namespace {
 

@@ -17,6 +17,7 @@
 
 #include "nmech/data/packed.hpp"
 #include "nmech/data/prepare.hpp"
+#include "mini_tiny_imagenet.hpp"
 #include "run_fixture.hpp"
 
 namespace fs = std::filesystem;
@@ -24,72 +25,10 @@ using namespace nmech;
 
 namespace {
 
-// A 4:4:4, quality-100 JPEG of `comps` components (1: grey, 3: RGB) from interleaved pixels.
-void write_jpeg(const fs::path& path, int w, int h, int comps, const std::vector<std::uint8_t>& px) {
-  fs::create_directories(path.parent_path());
-  FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  jpeg_compress_struct c{};
-  jpeg_error_mgr err{};
-  c.err = jpeg_std_error(&err);
-  jpeg_create_compress(&c);
-  jpeg_stdio_dest(&c, f);
-  c.image_width = w, c.image_height = h, c.input_components = comps;
-  c.in_color_space = comps == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&c);
-  jpeg_set_quality(&c, 100, TRUE);
-  for (int i = 0; i < c.num_components; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
-  jpeg_start_compress(&c, TRUE);
-  for (int y = 0; y < h; ++y) {
-    JSAMPROW row = const_cast<JSAMPLE*>(px.data() + static_cast<size_t>(y * w * comps));
-    jpeg_write_scanlines(&c, &row, 1);
-  }
-  jpeg_finish_compress(&c);
-  jpeg_destroy_compress(&c);
-  std::fclose(f);
-}
-
-// Smooth, image-specific RGB content (JPEG keeps smooth content nearly exact).
-std::vector<std::uint8_t> pattern(int id, int size, int comps) {
-  std::vector<std::uint8_t> px(static_cast<size_t>(size * size * comps));
-  for (int y = 0; y < size; ++y)
-    for (int x = 0; x < size; ++x)
-      for (int c = 0; c < comps; ++c)
-        px[static_cast<size_t>((y * size + x) * comps + c)] = static_cast<std::uint8_t>((40 * id + 2 * x + y + 60 * c) % 256);
-  return px;
-}
-
-struct Mini {
-  fs::path root;
-  std::vector<std::string> wnids{"n01443537", "n01629819", "n01641577"};
-  std::vector<std::pair<fs::path, std::int64_t>> train, val;  // file, label, in packing order
-};
-
-Mini write_mini(const std::string& name) {
-  Mini m;
-  m.root = fs::path(nmech::test::work_dir()) / name;
-  fs::remove_all(m.root);
-  fs::create_directories(m.root);
-  std::ofstream(m.root / "wnids.txt") << m.wnids[0] << "\n" << m.wnids[1] << "\n" << m.wnids[2] << "\n";
-  int id = 0;
-  for (std::int64_t l = 0; l < 3; ++l)
-    for (int i = 0; i < 2; ++i) {
-      const fs::path f = m.root / "train" / m.wnids[l] / "images" / (m.wnids[l] + "_" + std::to_string(i) + ".JPEG");
-      const int comps = (l == 1 && i == 1) ? 1 : 3;  // Tiny ImageNet has grey images too
-      write_jpeg(f, 64, 64, comps, pattern(id++, 64, comps));
-      m.train.push_back({f, l});
-    }
-  fs::create_directories(m.root / "val" / "images");
-  std::ofstream ann(m.root / "val" / "val_annotations.txt");
-  for (int i = 0; i < 4; ++i) {
-    const std::int64_t l = (i * 2) % 3;
-    const fs::path f = m.root / "val" / "images" / ("val_" + std::to_string(i) + ".JPEG");
-    write_jpeg(f, 64, 64, 3, pattern(id++, 64, 3));
-    ann << f.filename().string() << "\t" << m.wnids[l] << "\t0\t0\t63\t63\n" << std::flush;
-    m.val.push_back({f, l});
-  }
-  return m;
-}
+using nmech::test::Mini;
+using nmech::test::pattern;
+using nmech::test::write_jpeg;
+using nmech::test::write_mini;
 
 void expect_split(const data::Dataset& d, const std::vector<std::pair<fs::path, std::int64_t>>& files) {
   ASSERT_EQ(d.count, static_cast<std::int64_t>(files.size()));
@@ -260,99 +199,5 @@ TEST(PrepareData, CifarBinariesReadBackExactly) {
     const std::string err = prepare_cli(std::string(classes == 10 ? "cifar10 " : "cifar100 ") + dir.string() + " " + out);
     EXPECT_NE(err.find("not a whole number of"), std::string::npos) << err;
     EXPECT_FALSE(fs::exists(out));
-  }
-}
-
-namespace {
-
-// Lines of `nmech plan` output naming a run of the grid, and how many of them list `steps`.
-std::pair<int, int> plan_rows(const std::string& out, const std::string& prefix, const std::string& steps) {
-  int rows = 0, with_steps = 0;
-  std::istringstream in(out);
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(prefix + "-vgg16", 0) != 0) continue;
-    ++rows;
-    if (line.find(" " + steps + " ") != std::string::npos) ++with_steps;
-  }
-  return {rows, with_steps};
-}
-
-}  // namespace
-
-namespace {
-
-// Worst |a − b| / scale over rows 1… and sets (row 0 is where the predictions start).
-double worst_rel(const nmech::test::Matrix& a, const nmech::test::Matrix& b, const std::vector<double>& scale) {
-  double w = 0;
-  for (std::uint64_t r = 1; r < a.rows; ++r)
-    for (std::uint64_t c = 0; c < a.cols; ++c) {
-      const double e = std::abs(a.at(r, c) - b.at(r, c)) / scale[r * a.cols + c];
-      w = std::max(w, std::isnan(e) ? INFINITY : e);
-    }
-  return w;
-}
-
-// VGG-16-BN in float32 on the prepared miniature (augmented, momentum, weight decay) on `device`:
-// every family's exact prediction against its measurement, at docs/THEORY.md §7b's float32 tolerances
-// (translation 1e-5 of Σ|θ|; scale and rescale free running, 1e-4), and "the quantity stays at its
-// first value" as the wrong peer that the same check must reject.
-nmech::test::Matrix check_float32_vgg16_bn(const std::string& device) {
-  const Mini m = write_mini("tiny_" + device);
-  const std::string out = (m.root / "tiny.h5").string();
-  const auto r = nmech::test::run_command(std::string(NMECH_BIN) + " prepare-data tiny-imagenet " + m.root.string() + " " + out);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  const nmech::test::RunStore run("vgg16_bn_" + device, {"dataset=tiny-imagenet", "data_dir=" + out, "input_size=64",
-                                                        "model=vgg16_bn", "width=0.0625", "batch_size=4", "steps=10",
-                                                        "augment=true", "dtype=float32", "device=" + device});
-  const auto s = run.get("translation/translation_sum");
-  EXPECT_LE(worst_rel(run.get("translation/pred_exact"), s, run.get("translation/translation_abs_sum").v), 1e-5);
-  const auto q = run.get("scale/scale_sq_norm");
-  const auto rd = run.get("rescale/rescale_diff");
-  std::vector<double> rn = run.get("rescale/sq_norm_in").v;
-  const auto out_norm = run.get("rescale/sq_norm_out").v;
-  for (std::size_t i = 0; i < rn.size(); ++i) rn[i] += out_norm[i];
-  const double scale = worst_rel(run.get("scale/pred_exact"), q, q.v);
-  const double rescale = worst_rel(run.get("rescale/pred_exact"), rd, rn);
-  auto first = [](nmech::test::Matrix m) {
-    for (std::uint64_t r = 1; r < m.rows; ++r)
-      for (std::uint64_t c = 0; c < m.cols; ++c) m.v[r * m.cols + c] = m.v[c];
-    return m;
-  };
-  std::printf("%s float32 VGG-16-BN: exact scale %.3e (Q_0: %.3e), rescale %.3e (R_0: %.3e)\n", device.c_str(), scale,
-              worst_rel(first(q), q, q.v), rescale, worst_rel(first(rd), rd, rn));
-  EXPECT_LE(scale, 1e-4);
-  EXPECT_LE(rescale, 1e-4);
-  EXPECT_GT(worst_rel(first(q), q, q.v), 1e-3);
-  EXPECT_GT(worst_rel(first(rd), rd, rn), 1e-3);
-  // a scale set per channel of VGG-16-BN's 13 convolutions, 1/16 wide, and the affine groups of bn1..bn12
-  EXPECT_EQ(q.cols, 4224u / 16 + 12);
-  return q;
-}
-
-}  // namespace
-
-TEST(PrepareData, Vgg16BnFloat32OnTheMiniature) { check_float32_vgg16_bn("cpu"); }
-
-#ifdef NMECH_GPU_TESTS
-// Where a GPU is lent (configure with -DNMECH_GPU_TESTS=ON and a CUDA LibTorch): the same run on
-// it. Its traces are not the CPU run's bits (other kernels, other rounding): it did run there.
-TEST(GpuRun, Vgg16BnFloat32OnTheMiniature) {
-  const auto gpu = check_float32_vgg16_bn("cuda"), cpu = check_float32_vgg16_bn("cpu");
-  ASSERT_EQ(gpu.v.size(), cpu.v.size());
-  EXPECT_NE(gpu.v, cpu.v);
-}
-#endif
-
-TEST(PaperConfigs, PlanGivesThePapersGrids) {
-  for (const auto& [name, runs, steps] : {std::tuple{"paper-sgd", 8, "39100"}, std::tuple{"paper-momentum", 48, "78200"}}) {
-    const auto r = nmech::test::run_command(std::string(NMECH_BIN) + " plan " + NMECH_SOURCE_DIR + "/configs/" + name +
-                                            ".toml -P 8");
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(r.out.find(std::to_string(runs) + " runs, handed out longest first"), std::string::npos) << r.out;
-    EXPECT_EQ(plan_rows(r.out, name, steps), std::make_pair(runs, runs)) << r.out;
-    // Both models of the grid, at 64×64 with 3 channels and 200 classes.
-    EXPECT_NE(r.out.find(std::string(name) + "-vgg16_bn-"), std::string::npos);
-    EXPECT_NE(r.out.find(std::string(name) + "-vgg16-"), std::string::npos);
-    EXPECT_NE(r.out.find("input 3x64x64"), std::string::npos) << r.out;
   }
 }

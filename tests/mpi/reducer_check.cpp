@@ -16,11 +16,11 @@
 #include <string>
 
 #include "nmech/config/run_config.hpp"
-#include "nmech/dist/bucket_reducer.hpp"
-#include "nmech/dist/comm.hpp"
-#include "nmech/dist/mpi_buckets.hpp"
-#include "nmech/dist/reducer_factory.hpp"
-#include "nmech/dist/watchdog.hpp"
+#include "nmech/reduce/bucket_reducer.hpp"
+#include "nmech/comm/comm.hpp"
+#include "nmech/comm/mpi_buckets.hpp"
+#include "nmech/reduce/reducer_factory.hpp"
+#include "nmech/comm/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
 
@@ -65,8 +65,8 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   int failures = 0;
   {
-    dist::Watchdog wd(MPI_COMM_WORLD, 60.0);
-    dist::Comm group(MPI_COMM_WORLD, 1, wd);
+    comm::Watchdog wd(MPI_COMM_WORLD, 60.0);
+    comm::Comm group(MPI_COMM_WORLD, 1, wd);
     auto cfg = config::parse_run_config("", "<check>",
                                         {"model=\"vgg11_bn\"", "width=0.125", "dtype=\"float64\"", "dataset=\"synthetic\""});
     auto data = train::load_dataset(cfg, "<check>");
@@ -96,7 +96,9 @@ int main(int argc, char** argv) {
       MPI_Allreduce(MPI_IN_PLACE, want.data_ptr(), static_cast<int>(want.numel()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
       want.div_(static_cast<double>(global));
       // The reducer on the same shard.
-      auto reducer = dist::make_reducer(group, {c.kind, "mpi", c.first_mb > 0 ? c.first_mb : 1, c.bucket_mb > 0 ? c.bucket_mb : 25});
+      config::ReducerSettings s{c.kind};
+      if (c.first_mb > 0) s.first_bucket_mb = c.first_mb, s.bucket_mb = c.bucket_mb;  // else the defaults
+      auto reducer = reduce::make_reducer(group, s);
       reducer->attach(params);
       reducer->prepare(static_cast<double>(global));
       backward(trainer, data, shard);
@@ -106,12 +108,12 @@ int main(int argc, char** argv) {
       bool ok = d.rel <= 1e-15 && scalars[0] == static_cast<double>(global);
       // Overlap means every bucket started from a hook, during backward; without it, none did.
       std::string started;
-      if (auto* b = dynamic_cast<dist::BucketReducer*>(reducer.get())) {
+      if (auto* b = dynamic_cast<reduce::BucketReducer*>(reducer.get())) {
         const int n = static_cast<int>(b->plan().buckets.size()), early = b->started_in_backward();
         started = ", " + std::to_string(early) + "/" + std::to_string(n) + " buckets started in backward";
         if (!shard.empty()) ok = ok && early == (c.kind == "overlap" ? n : 0);
         // The transport under test is the one the launch asked for.
-        const auto* mpi = dynamic_cast<const dist::MpiBuckets*>(&b->backend());
+        const auto* mpi = dynamic_cast<const comm::MpiBuckets*>(&b->backend());
         ok = ok && mpi && mpi->threaded() == !single_thread;
       }
       failures += ok ? 0 : 1;

@@ -321,7 +321,9 @@ def test_two_sweeps_started_at_once_one_trains_the_other_is_refused(tmp: Path) -
 
 @pytest.mark.parametrize("sig", [signal.SIGUSR2, signal.SIGTERM, signal.SIGKILL])
 def test_nmech_run_stops_on_a_signal_and_the_same_command_resumes(tmp: Path, sig: int) -> None:
-    cfg = write_config(tmp / "run.toml", RUN + "lr = 0.05\n")
+    # Long enough that rows are committed (every second) well before the end on any machine:
+    # 3000 steps train in about a second here, so the signal could land after the last step.
+    cfg = write_config(tmp / "run.toml", RUN.replace("steps = 3000", "steps = 10000") + "lr = 0.05\n")
     assert nmech("run", str(cfg), "-o", str(tmp / "reference.h5")).returncode == 0
     store = tmp / "run.h5"
     proc = subprocess.Popen([NMECH, "run", str(cfg), "-o", str(store)], env=ENV, stdout=subprocess.PIPE,

@@ -4,6 +4,7 @@
 // key is one line here plus its member in the header.
 #include "nmech/config/run_config.hpp"
 #include "nmech/config/toml_words.hpp"
+#include "nmech/models/wiring.hpp"
 
 #include <toml++/toml.h>
 
@@ -83,7 +84,7 @@ std::string at_least(std::int64_t v, std::int64_t lo) {
 }
 // Sizes with an upper bound: beyond it a value is a typo, not an experiment, and would exhaust
 // the machine or run for hours before any other check could refuse it. Memory is judged too,
-// per model and batch, before anything is allocated (sweep/plan_memory.hpp).
+// per model and batch, before anything is allocated (plan/plan_memory.hpp).
 std::string between(std::int64_t v, std::int64_t lo, std::int64_t hi) {
   if (v < lo) return "must be >= " + std::to_string(lo);
   return v <= hi ? "" : "must be <= " + std::to_string(hi);
@@ -93,22 +94,16 @@ std::string positive_at_most(double v, double hi) {
   return v <= hi ? "" : "must be <= " + short_num(hi);
 }
 
-std::string one_of(const std::string& v, std::initializer_list<const char*> valid,
-                   const char* what) {
+std::string one_of(const std::string& v, const std::vector<std::string>& valid, const char* what) {
   std::string list;
-  for (const char* x : valid) {
+  for (const auto& x : valid) {
     if (v == x) return "";
-    list += (list.empty() ? "" : ", ") + std::string(x);
+    list += (list.empty() ? "" : ", ") + x;
   }
   return std::string("unknown ") + what + " " + quoted(v) + " (valid: " + list + ")";
 }
 
-std::string check_model(const std::string& m) {
-  return one_of(m,
-                {"vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
-                 "vgg19_bn", "mlp", "mlp_bn"},
-                "model");
-}
+std::string check_model(const std::string& m) { return one_of(m, models::model_names(), "model"); }
 
 // Names become HDF5 group names (/runs/<name>) and file names: a safe alphabet, a bounded length,
 // and never "." or ".." (which mean something else in a path).
@@ -414,7 +409,7 @@ void check_cross_keys(const Builder& b) {
   }
   if (c.nesterov && c.dampening != 0) {
     fail(b.where("nesterov"), "nesterov",
-         "true needs dampening = 0 (LibTorch rule), but dampening = " + exact(c.dampening) + " (from " +
+         "true needs dampening = 0 (LibTorch rule), but dampening = " + shortest_text(c.dampening) + " (from " +
              b.from("dampening") + ")");
   }
   // Evaluations are stored in rows, so they fall on recorded steps.
@@ -430,7 +425,7 @@ void check_cross_keys(const Builder& b) {
       const double a = std::fabs(v);
       if (a > std::numeric_limits<float>::max() || (a > 0 && a < std::numeric_limits<float>::min()))
         fail(b.where(key), key,
-             exact(v) + (a > 1 ? " overflows" : " underflows") + " float32 (dtype = \"float32\", from " + b.from("dtype") +
+             shortest_text(v) + (a > 1 ? " overflows" : " underflows") + " float32 (dtype = \"float32\", from " + b.from("dtype") +
                  "): normal float32 values lie in [1.2e-38, 3.4e38]");
     }
   // Images are padded up to input_size, never cropped.
@@ -520,8 +515,8 @@ std::string to_toml(const RunConfig& cfg) {
   return out;
 }
 
-// model-w<width>[-cw<classifier_width>][-depth<mlp_depth>][-do<dropout>]-lr<lr>-wd<wd>[-m<momentum>]
-// [-damp<dampening>][-nest][-dwd]-b<batch>[-f64][-syn]-s<seed>. Optional parts appear only when they
+// model-w<width>[-cw<classifier_width>][-depth<mlp_depth>][-do<dropout>][-init<init>]-lr<lr>-wd<wd>
+// [-m<momentum>][-damp<dampening>][-nest][-dwd]-b<batch>[-f64 | -<dtype>][-syn | -<dataset>]-s<seed>. Optional parts appear only when they
 // change the run from plain SGD / the model's defaults, so the common names stay short.
 std::string short_name(const RunConfig& cfg) {
   if (!cfg.name.empty()) return cfg.name;

@@ -19,7 +19,7 @@ struct RunConfig {
   // identity
   std::string name = "";  // empty: derived from the parameters (see short_name)
   // model
-  std::string model = "vgg16_bn";  // vgg11|vgg13|vgg16|vgg19 [_bn], mlp, mlp_bn
+  std::string model = "vgg16_bn";  // one of models::model_names(): vgg11 … vgg19 [_bn], mlp, mlp_bn
   double width = 0.125;            // channel multiplier (VGG: 64·width … 512·width)
   std::int64_t classifier_width = 0;  // hidden units of fc1/fc2 (VGG) or of each MLP layer; 0: 512·width (VGG), 256 (MLP)
   std::int64_t mlp_depth = 2;      // MLP hidden layers
@@ -51,7 +51,7 @@ struct RunConfig {
   std::string dtype = "float32";  // float32 | float64
   std::int64_t threads = 1;
   // cpu | cuda. With cuda each rank trains on one GPU: its index among the ranks of its node
-  // modulo the GPUs it sees (dist::local_rank), which is also the GPU its NCCL reducer uses.
+  // modulo the GPUs it sees (comm::local_rank), which is also the GPU its NCCL reducer uses.
   std::string device = "cpu";
   // tracing
   std::int64_t record_every = 1;
@@ -77,7 +77,7 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& orig
                            const std::vector<std::string>& overrides = {});
 // Canonical TOML of a resolved config (every key, sorted): stored in the run record and hashed.
 std::string to_toml(const RunConfig& cfg);
-// Short readable name derived from the parameters, e.g. "vgg16_bn-lr0.1-wd5e-4-m0.9-b128-s0".
+// Short readable name derived from the parameters, e.g. "vgg16_bn-w0.125-lr0.1-wd0.0005-m0.9-b128-s0".
 std::string short_name(const RunConfig& cfg);
 // SHA-256 hex of a text (for config hashes).
 std::string sha256_hex(const std::string& text);

@@ -142,7 +142,7 @@ Range read_range(const toml::table& t, const std::string& where, std::string_vie
   if (r.num < 1) fail(where, key, "num must be >= 1, got " + std::to_string(r.num));
   if (r.num > kMaxRuns) fail(where, key, "num must be <= " + std::to_string(kMaxRuns));
   if (r.log && (r.lo <= 0 || r.hi <= 0))
-    fail(where, key, "log range bounds must be > 0, got " + exact(r.lo <= 0 ? r.lo : r.hi));
+    fail(where, key, "log range bounds must be > 0, got " + shortest_text(r.lo <= 0 ? r.lo : r.hi));
   return r;
 }
 
@@ -219,7 +219,7 @@ std::vector<T> checked(const std::vector<Point>& pts, std::string_view key, T Ru
       probe.*member = p.value;
     }
     std::string err = check_run_key(probe, std::string(key));
-    if (!err.empty()) fail(p.where, key, p.label.empty() ? err : p.label + ": " + err + ", got " + exact(p.value));
+    if (!err.empty()) fail(p.where, key, p.label.empty() ? err : p.label + ": " + err + ", got " + shortest_text(p.value));
     out.push_back(probe.*member);
   }
   return out;
@@ -337,12 +337,16 @@ void read_sweep_key(SweepConfig& s, const Entry& e) {
   if (key == "reducer") {
     const auto v = n.value<std::string>();
     if (!v) fail(e.at.where, key, "expected a string, got " + type_words(n));
-    if (*v != "overlap" && *v != "buckets" && *v != "single")
-      fail(e.at.where, key, "must be \"overlap\", \"buckets\" or \"single\", got \"" + *v + "\"");
-    s.reducer = *v;
+    if (std::find(kReducerKinds.begin(), kReducerKinds.end(), *v) == kReducerKinds.end()) {
+      std::string kinds;
+      for (std::size_t i = 0; i < kReducerKinds.size(); ++i)
+        kinds += std::string(i == 0 ? "" : i + 1 == kReducerKinds.size() ? " or " : ", ") + "\"" + kReducerKinds[i] + "\"";
+      fail(e.at.where, key, "must be " + kinds + ", got \"" + *v + "\"");
+    }
+    s.reducer.kind = *v;
   }
   if (key == "bucket_mb" || key == "first_bucket_mb") {
-    double& out = key == "bucket_mb" ? s.bucket_mb : s.first_bucket_mb;
+    double& out = key == "bucket_mb" ? s.reducer.bucket_mb : s.reducer.first_bucket_mb;
     std::string err = read_number(n, out);
     if (err.empty() && !(out > 0)) err = "must be > 0, got " + toml_float(out);
     if (!err.empty()) fail(e.at.where, key, err);
@@ -381,7 +385,7 @@ void check_axis(const SweepConfig& s, const std::string& key, const std::vector<
     } else if constexpr (std::is_integral_v<T>) {
       text = std::to_string(x);
     } else {
-      text = exact(x);
+      text = shortest_text(x);
     }
     fail(where_of(s, key), key, "value " + text + " appears twice (a grid point would run twice)");
   }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "nmech/config/reducer_settings.hpp"
 #include "nmech/config/run_config.hpp"
 
 namespace nmech::config {
@@ -35,13 +36,12 @@ struct SweepConfig {
   // part of the sweep's identity (to_toml, sweep_hash): it never changes a row, so a rerun may
   // change it.
   std::int64_t checkpoint_every = 100;
-  // How a group of ranks sums gradients (dist/reducer.hpp): "overlap" (buckets started from
+  // How a group of ranks sums gradients (reduce/reducer.hpp): "overlap" (buckets started from
   // gradient hooks during backward), "buckets" (the same buckets after backward) or "single"
   // (one packed all-reduce after backward); bucket caps in MiB (DDP's defaults). Not part of
   // the identity either: with two ranks every choice gives the same bits; with more, the order
   // of the sums may move the last bit.
-  std::string reducer = "overlap";
-  double bucket_mb = 25.0, first_bucket_mb = 1.0;
+  ReducerSettings reducer;
   // Where the settings came from, so expand() can point at the line to fix.
   std::string origin = "<sweep>";
   KeyOrigins where;

@@ -7,7 +7,7 @@
 namespace nmech::config {
 
 // Shortest text that reads back as the same double (std::to_chars is locale-free and exact).
-std::string exact(double v) {
+std::string shortest_text(double v) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, r.ptr);
@@ -17,7 +17,7 @@ std::string exact(double v) {
 std::string toml_float(double v) {
   if (std::isnan(v)) return "nan";
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  std::string s = exact(v);
+  std::string s = shortest_text(v);
   if (s.find_first_of(".e") == std::string::npos) s += ".0";
   return s;
 }

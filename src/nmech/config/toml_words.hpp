@@ -8,7 +8,7 @@
 namespace nmech::config {
 
 std::string type_words(const toml::node& n);  // "a table", "an integer", ...
-std::string exact(double v);                  // shortest text that reads back as the same double
+std::string shortest_text(double v);          // shortest text that reads back as the same double
 std::string toml_float(double v);             // a TOML float literal, exact ("1.0", not "1")
 std::string toml_string(std::string_view s);  // a TOML basic string, escaped
 

@@ -7,21 +7,6 @@
 
 namespace nmech::models {
 
-const char* to_string(LayerKind k) {
-  switch (k) {
-    case LayerKind::conv: return "conv";
-    case LayerKind::linear: return "linear";
-    case LayerKind::batchnorm: return "batchnorm";
-    case LayerKind::relu: return "relu";
-    case LayerKind::maxpool: return "maxpool";
-    case LayerKind::flatten: return "flatten";
-    case LayerKind::dropout: return "dropout";
-    case LayerKind::tanh: return "tanh";
-    case LayerKind::gelu: return "gelu";
-  }
-  return "?";
-}
-
 bool Wiring::has_params(const Layer& l) const {
   return l.kind == LayerKind::conv || l.kind == LayerKind::linear || l.kind == LayerKind::batchnorm;
 }
@@ -42,6 +27,19 @@ const std::map<int, std::vector<int>>& vgg_configs() {
   };
   return cfgs;
 }
+
+}  // namespace
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& [depth, layers] : vgg_configs())
+    for (const char* bn : {"", "_bn"}) names.push_back("vgg" + std::to_string(depth) + bn);
+  names.push_back("mlp");
+  names.push_back("mlp_bn");
+  return names;
+}
+
+namespace {
 
 std::int64_t scaled(int channels, double width) {
   return std::max<std::int64_t>(1, std::llround(channels * width));

@@ -8,7 +8,6 @@
 namespace nmech::models {
 
 enum class LayerKind { conv, linear, batchnorm, relu, maxpool, flatten, dropout, tanh, gelu };
-const char* to_string(LayerKind k);
 
 struct Layer {
   LayerKind kind;
@@ -32,8 +31,12 @@ struct Wiring {
   bool has_params(const Layer& l) const;
 };
 
+// Every built-in model name: vgg<depth> and vgg<depth>_bn for each row of the VGG table
+// (wiring.cpp, vgg_configs), then mlp and mlp_bn. The one list: the config checks against it.
+std::vector<std::string> model_names();
+
 struct ModelSpec {
-  std::string name = "vgg16_bn";  // vgg11|13|16|19[_bn], mlp, mlp_bn
+  std::string name = "vgg16_bn";  // one of model_names()
   double width = 0.125;
   std::int64_t classifier_width = 0;  // 0: 512·width (VGG), 256 (MLP)
   std::int64_t mlp_depth = 2;

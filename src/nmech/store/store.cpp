@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "nmech/comm/broadcast.hpp"
 #include "nmech/store/h5_util.hpp"
 
 namespace nmech::store {
@@ -76,11 +77,7 @@ Store Store::open(const std::string& path, MPI_Comm comm) {
   int rank = 0;
   MPI_Comm_rank(comm, &rank);
   // Rank 0 looks at the path; every rank gets its verdict, so all throw or none does.
-  std::string problem = rank == 0 ? detail::open_problem(path) : "";
-  int n = static_cast<int>(problem.size());
-  MPI_Bcast(&n, 1, MPI_INT, 0, comm);
-  problem.resize(static_cast<size_t>(n));
-  if (n > 0) MPI_Bcast(problem.data(), n, MPI_CHAR, 0, comm);
+  const std::string problem = comm::broadcast_text(comm, rank == 0 ? detail::open_problem(path) : "");
   if (!problem.empty()) throw StoreError(problem);
 
   Handle fapl = detail::mpio_fapl(comm, /*coll_reads=*/false);

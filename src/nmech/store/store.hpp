@@ -40,7 +40,7 @@ struct DatasetSpec {
 // The symmetry sets of one family of a model: one entry per set (column).
 struct SetTable {
   std::string family;               // translation | scale | rescale
-  std::vector<std::string> names;   // e.g. "fc3.col17", "features.0.ch5"
+  std::vector<std::string> names;   // e.g. "fc3.col17", "conv3.ch5"
   std::vector<std::int64_t> layer;  // owning layer index
   std::vector<std::int64_t> index;  // column, channel or unit within the layer
 };
@@ -56,7 +56,9 @@ struct RunLayout {
 // The version of the layout create() writes (file attribute format_version); bumped on any
 // change an older reader or writer would misread. 3: store_id and data_sha256. 4: each run has
 // its own set_index per family (kRunSetIndex), the dimension scale of its datasets' columns.
-constexpr std::int64_t kFormatVersion = 4;
+// 5: the families described by file attributes (families, <f>_measured, <f>_error_scale), which
+// readers use instead of a list of their own.
+constexpr std::int64_t kFormatVersion = 5;
 // /runs/<run>/set_index/<family>: reserved in every run.
 constexpr const char* kRunSetIndex = "set_index";
 

@@ -23,6 +23,7 @@
 #include <system_error>
 #include <thread>
 
+#include "nmech/comm/broadcast.hpp"
 #include "nmech/store/h5_util.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/util/exit_codes.hpp"
@@ -138,14 +139,6 @@ void validate(const Attrs& file_attrs, const ModelSets& model_sets,
 
 // ---------------------------------------------------------------------------------------------
 // Decisions taken by rank 0 and shared, so every rank throws or proceeds together.
-
-std::string bcast_string(MPI_Comm comm, std::string s) {
-  int n = static_cast<int>(s.size());
-  MPI_Bcast(&n, 1, MPI_INT, 0, comm);
-  s.resize(static_cast<size_t>(n));
-  if (n > 0) MPI_Bcast(s.data(), n, MPI_CHAR, 0, comm);
-  return s;
-}
 
 void throw_if(const std::string& error) {
   if (!error.empty()) throw StoreError(error);
@@ -456,7 +449,7 @@ FileMark mark(const std::string& file) {
 }
 
 // Every rank meets the others here, without hanging. Creation cannot be watched like the sweep's
-// collectives (dist/watchdog.hpp): rank 0 is inside HDF5 calls we do not make. So a rank waits at
+// collectives (comm/watchdog.hpp): rank 0 is inside HDF5 calls we do not make. So a rank waits at
 // most timeout_s, or with `watch` for as long as the partial file keeps changing (rank 0 builds it
 // while the others wait); then it removes the partial file and ends the job saying `why`.
 void meet(MPI_Comm comm, double timeout_s, const std::string& partial, bool watch, const char* why) {
@@ -514,22 +507,22 @@ Store Store::create(const std::string& path, MPI_Comm comm, const Attrs& file_at
   MPI_Comm_rank(comm, &rank);
   const std::string partial = path + ".partial";
   meet(comm, stall_timeout_s, partial, false, "another rank did not arrive");
-  throw_if(bcast_string(comm, rank == 0 ? create_problem(path) : ""));
+  throw_if(comm::broadcast_text(comm, rank == 0 ? create_problem(path) : ""));
   // Test hook: NMECH_TEST_SKIP_SPACE_CHECK=1 lets a store start on a file system too small for
   // it, so the tests can show what a disk that fills during creation does.
   const bool judge = rank == 0 && std::getenv("NMECH_TEST_SKIP_SPACE_CHECK") == nullptr;
-  const std::string no_room = bcast_string(comm, judge ? space_problem(path, runs) : "");
+  const std::string no_room = comm::broadcast_text(comm, judge ? space_problem(path, runs) : "");
   if (!no_room.empty()) throw util::IoError(no_room);
 
   Attrs attrs = file_attrs;
-  attrs.emplace_back("store_id", bcast_string(comm, rank == 0 ? new_store_id() : ""));
+  attrs.emplace_back("store_id", comm::broadcast_text(comm, rank == 0 ? new_store_id() : ""));
   const std::string built = rank == 0 ? build_partial(path, partial, attrs, model_sets, runs) : "";
   meet(comm, stall_timeout_s, partial, rank != 0,
        rank == 0 ? "another rank stopped before joining" : "rank 0, which builds it, stopped, or the file system hangs");
-  const std::string error = bcast_string(comm, built);
+  const std::string error = comm::broadcast_text(comm, built);
   if (!error.empty() && error[0] == 'B') throw StoreError(error.substr(1));
   if (!error.empty()) throw util::IoError(error.substr(1));
-  const std::string renamed = bcast_string(comm, rename_on_root(partial, path, rank));
+  const std::string renamed = comm::broadcast_text(comm, rename_on_root(partial, path, rank));
   MPI_Barrier(comm);  // the final name exists for every rank before anyone opens it
   throw_if(renamed);
   return open(path, comm);

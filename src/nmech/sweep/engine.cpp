@@ -1,5 +1,6 @@
 #include "nmech/sweep/engine.hpp"
 
+#include <cctype>
 #include <unistd.h>
 
 #include <chrono>
@@ -14,18 +15,19 @@
 
 #include "nmech/config/run_mapping.hpp"
 #include "nmech/config/sweep_config.hpp"
-#include "nmech/dist/comm.hpp"
-#include "nmech/dist/reducer_factory.hpp"
-#include "nmech/dist/watchdog.hpp"
-#include "nmech/dist/work_queue.hpp"
+#include "nmech/comm/broadcast.hpp"
+#include "nmech/comm/comm.hpp"
+#include "nmech/reduce/reducer_factory.hpp"
+#include "nmech/comm/watchdog.hpp"
+#include "nmech/sweep/work_queue.hpp"
 #include "nmech/store/store.hpp"
 #include "nmech/store/store_lock.hpp"
-#include "nmech/sweep/plan.hpp"
-#include "nmech/sweep/plan_memory.hpp"
+#include "nmech/plan/plan.hpp"
+#include "nmech/plan/plan_memory.hpp"
 #include "nmech/sweep/progress_log.hpp"
 #include "nmech/sweep/provenance.hpp"
 #include "nmech/sweep/signals.hpp"
-#include "nmech/trace/layout.hpp"
+#include "nmech/layout/layout.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/utc.hpp"
 #include "nmech/util/build_info.hpp"
@@ -36,18 +38,9 @@ namespace nmech::sweep {
 
 namespace {
 
+using plan::Plan;
+using plan::PlannedRun;
 using store::Status;
-
-// Broadcasts rank 0's text (an error, "" for none) over world; unwatched: used before the
-// watchdog exists, while every rank runs the same set-up code.
-std::string bcast_text(const std::string& text, MPI_Comm world) {
-  int n = static_cast<int>(text.size());
-  MPI_Bcast(&n, 1, MPI_INT, 0, world);
-  std::string out = text;
-  out.resize(static_cast<size_t>(n));
-  if (n > 0) MPI_Bcast(out.data(), n, MPI_CHAR, 0, world);
-  return out;
-}
 
 void check_world(int world_size, const std::string& origin) {
   const char* ntasks = std::getenv("SLURM_NTASKS");
@@ -94,7 +87,7 @@ store::StoreLock lock_store(const std::string& path, MPI_Comm world, int rank) {
         problem = e.what();
       }
   }
-  problem = bcast_text(problem, world);
+  problem = comm::broadcast_text(world, problem);
   if (!problem.empty()) throw store::StoreError(problem);
   return lock;
 }
@@ -106,7 +99,7 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
   int ex = exists;
   MPI_Bcast(&ex, 1, MPI_INT, 0, world);
   if (ex) {
-    const std::string problem = bcast_text(rank == 0 ? reuse_problem(path, sc, data) : "", world);
+    const std::string problem = comm::broadcast_text(world, rank == 0 ? reuse_problem(path, sc, data) : "");
     if (!problem.empty()) throw store::StoreError(problem);
     return store::Store::open(path, world);
   }
@@ -115,14 +108,14 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
   std::map<std::string, std::vector<store::SetTable>> tables;
   std::vector<store::RunLayout> layouts;
   for (const auto& r : plan.runs) {
-    const std::string key = trace::model_key(r.cfg);
+    const std::string key = layout::model_key(r.cfg);
     if (sets.count(key) == 0) {
       sets.emplace(key, symmetry::derive_sets(models::make_wiring(config::model_spec(r.cfg, data.channels, data.classes))));
-      tables.emplace(key, trace::set_tables(sets.at(key)));
+      tables.emplace(key, layout::set_tables(sets.at(key)));
     }
-    layouts.push_back(trace::run_layout(r.cfg, sets.at(key), r.name, data.classes));
+    layouts.push_back(layout::run_layout(r.cfg, sets.at(key), r.name, data.classes));
   }
-  const store::Attrs attrs = {{"nmech_version", std::string(util::version())},
+  store::Attrs attrs = {{"nmech_version", std::string(util::version())},
                               {"git_commit", std::string(util::git_commit())},
                               {"created_utc", util::utc_now_text()},
                               {"kind", std::string("sweep")},
@@ -131,8 +124,9 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
                               {"data_sha256", data.sha256},
                               {"ranks_per_run", sc.ranks_per_run},
                               {"libraries", library_versions()}};
-  // Test hook (dist/watchdog.hpp): a rank that never joins the creation, as a stopped one would.
-  if (dist::test_stall(rank, "store_create"))
+  for (auto& a : layout::family_attrs()) attrs.push_back(a);
+  // Test hook (comm/watchdog.hpp): a rank that never joins the creation, as a stopped one would.
+  if (comm::test_stall(rank, "store_create"))
     for (;;) pause();
   return store::Store::create(path, world, attrs, tables, layouts, timeout_s);
 }
@@ -167,29 +161,34 @@ ProgressMode progress_mode(const std::string& m, int world_size) {
   return tty && world_size == 1 ? ProgressMode::bar : ProgressMode::lines;
 }
 
+std::string upper(std::string s) {
+  for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return s;
+}
+
 // How a group sums gradients, for the start line ("" for groups of one rank).
-std::string reducer_words(const dist::ReducerSettings& r, int ranks) {
+std::string reducer_words(const config::ReducerSettings& r, int ranks) {
   if (ranks < 2) return "";
   if (r.kind == "single") return " (gradients: one all-reduce after backward)";
   char buf[160];
   std::snprintf(buf, sizeof buf, " (gradients: %s buckets of %g MiB, first %g MiB, %s)",
-                r.backend == "nccl" ? "NCCL" : "MPI", r.bucket_mb, r.first_bucket_mb,
+                upper(r.backend).c_str(), r.bucket_mb, r.first_bucket_mb,
                 r.kind == "overlap" ? "overlapping backward" : "after backward");
   return buf;
 }
 
 // Everything one group needs while it trains runs.
 struct Group {
-  dist::Comm& comm;
-  dist::WorkQueue& queue;
-  dist::Watchdog& watchdog;
-  std::unique_ptr<dist::Reducer> reducer;
+  comm::Comm& comm;
+  sweep::WorkQueue& queue;
+  comm::Watchdog& watchdog;
+  std::unique_ptr<reduce::Reducer> reducer;
   int index = 0, world_size = 1;
-  dist::ReducerSettings reducer_settings;  // what `reducer` was made with, for provenance
+  config::ReducerSettings reducer_settings;  // what `reducer` was made with, for provenance
   const data::Dataset* eval_data = nullptr;  // the validation split, when runs evaluate
   std::string device = "cpu";                // where this rank trains (train::training_device)
   bool leader() const { return comm.rank() == 0; }
-  std::vector<int> local_of_world;           // every world rank's dist::local_rank
+  std::vector<int> local_of_world;           // every world rank's comm::local_rank
   std::vector<std::string> hosts() const {
     std::vector<std::string> h;
     for (int r : comm.world_ranks()) h.push_back(watchdog.host(r));
@@ -203,7 +202,7 @@ struct Group {
 };
 
 // Forwards a caught signal to the shared stop flag (once) and reports whether the sweep stops.
-bool stop_requested(dist::WorkQueue& q) {
+bool stop_requested(sweep::WorkQueue& q) {
   static bool forwarded = false;
   if (stop_signal() != 0 && !forwarded) {
     q.request_stop();
@@ -225,7 +224,7 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   trainer.set_eval_data(g.eval_data);
   if (g.reducer) trainer.set_reducer(g.reducer.get());
   train::RunHooks hooks;
-  hooks.write = g.leader();
+  hooks.leader = g.leader();
   hooks.checkpoint = checkpoint;
   hooks.checkpoint_every = checkpoint_every;
   hooks.stop = [&] {
@@ -238,7 +237,7 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
     if (!g.leader()) return;
     if (first) {
       first = false;
-      const dist::ReducerSettings& rs = g.reducer_settings;
+      const reduce::ReducerSettings& rs = g.reducer_settings;
       Attempt a{static_cast<std::int64_t>(st.provenance(run.name).size()), k, g.world_size, g.index,
                 g.comm.world_ranks(), g.hosts(), g.device, rs.kind, rs.backend, rs.bucket_mb, rs.first_bucket_mb,
                 run.cfg.batch_size, g.local_ranks()};
@@ -278,19 +277,20 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
   return !out.stopped;
 }
 
-// Buckets of GPU gradients need the NCCL transport (without it only "single", through host
-// memory, works), and NCCL one GPU per rank of a group: a node with more ranks than GPUs could
-// put two of a group's ranks on one GPU, which NCCL refuses at its first collective.
+// Buckets of GPU gradients need a transport that reads device memory (NCCL; without it only
+// "single", through host memory, works), and NCCL one GPU per rank of a group: a node with more
+// ranks than GPUs could put two of a group's ranks on one GPU, which NCCL refuses at its first
+// collective.
 void check_gpu_reducer(const config::SweepConfig& sc, const std::string& device, int node_ranks,
                        const std::string& origin) {
-  if (device == "cpu" || sc.ranks_per_run < 2 || sc.reducer == "single") return;
-  if (dist::built_backends().find("nccl") == std::string::npos)
-    throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer +
+  if (device == "cpu" || sc.ranks_per_run < 2 || sc.reducer.kind == "single") return;
+  if (reduce::backend_for(/*device_memory=*/true).empty())
+    throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer.kind +
                               "\" on GPUs needs the NCCL transport, which this nmech was built without "
-                              "(built: " + dist::built_backends() + "); use reducer = \"single\"");
+                              "(built: " + reduce::built_backends() + "); use reducer = \"single\"");
   const int gpus = train::visible_gpus();
   if (node_ranks > gpus)
-    throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer + "\" over NCCL needs a GPU per rank, and " +
+    throw config::ConfigError(origin + ": key 'reducer': \"" + sc.reducer.kind + "\" over NCCL needs a GPU per rank, and " +
                               std::to_string(node_ranks) + " ranks share a node that has " + std::to_string(gpus) +
                               " GPUs: launch at most one rank per GPU, or use reducer = \"single\"");
 }
@@ -323,25 +323,27 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
   const std::string ckpt_dir = plan.store_path + ".ckpt";
   if (rank == 0) std::filesystem::create_directories(ckpt_dir);
 
-  dist::Watchdog watchdog(world, o.collective_timeout_s);
-  dist::WorkQueue queue(world);
+  comm::Watchdog watchdog(world, o.collective_timeout_s);
+  sweep::WorkQueue queue(world);
   watchdog.on_poll([&] { stop_requested(queue); });
   const int r = static_cast<int>(sc.ranks_per_run);
   MPI_Comm group_comm;
   MPI_Comm_split(world, rank / r, rank, &group_comm);
-  dist::Comm world_c(world, 0, watchdog), group_c(group_comm, 1 + rank / r, watchdog);
+  comm::Comm world_c(world, 0, watchdog), group_c(group_comm, 1 + rank / r, watchdog);
   Group g{group_c, queue, watchdog, nullptr, rank / r, size};
   g.eval_data = eval_data;
   g.device = device;
-  const int mine = dist::local_rank(world);
+  const int mine = comm::local_rank(world);
   g.local_of_world.resize(static_cast<size_t>(size));
   MPI_Allgather(&mine, 1, MPI_INT, g.local_of_world.data(), 1, MPI_INT, world);  // unwatched: set-up
   if (r > 1) {
     // GPU gradients are summed by NCCL on the GPU the rank trains on ("single" stages through host).
     const bool gpu = device != "cpu";
     const int gpu_index = gpu ? std::stoi(device.substr(device.find(':') + 1)) : -1;
-    g.reducer_settings = {sc.reducer, gpu ? "nccl" : "mpi", sc.first_bucket_mb, sc.bucket_mb, gpu_index};
-    g.reducer = dist::make_reducer(group_c, g.reducer_settings);
+    g.reducer_settings = sc.reducer;
+    g.reducer_settings.backend = reduce::backend_for(/*device_memory=*/gpu);
+    g.reducer_settings.gpu = gpu_index;
+    g.reducer = reduce::make_reducer(group_c, g.reducer_settings);
   }
   ProgressLog log(progress_mode(o.progress, size), o.progress_every_s);
   if (rank == 0)
@@ -418,15 +420,15 @@ int run_sweep(const SweepOptions& o) {
   // Set-up: every rank reads the same inputs and so throws the same error.
   const auto sc = config::load_sweep_config(o.config);
   check_world(size, o.config);
-  const Plan plan = sweep::plan(sc, size, o.config, o.store);
+  const Plan plan = plan::make_plan(sc, size, o.config, o.store);
   const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
   for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
   std::set<std::string> judged;  // each model shape, batch and dtype of the grid once
   for (const auto& r : plan.runs)
-    if (judged.insert(trace::model_key(r.cfg) + "/" + std::to_string(r.cfg.batch_size) + r.cfg.dtype).second)
-      check_memory(r.cfg, (r.cfg.batch_size + sc.ranks_per_run - 1) / sc.ranks_per_run, dist::local_size(world), o.config);
-  const std::string device = train::training_device(plan.runs.front().cfg, dist::local_rank(world), o.config);
-  check_gpu_reducer(sc, device, dist::local_size(world), o.config);
+    if (judged.insert(layout::model_key(r.cfg) + "/" + std::to_string(r.cfg.batch_size) + r.cfg.dtype).second)
+      plan::check_memory(r.cfg, (r.cfg.batch_size + sc.ranks_per_run - 1) / sc.ranks_per_run, comm::local_size(world), o.config);
+  const std::string device = train::training_device(plan.runs.front().cfg, comm::local_rank(world), o.config);
+  check_gpu_reducer(sc, device, comm::local_size(world), o.config);
   nmech::data::Dataset eval_data;  // eval_every is one value for the whole sweep
   if (plan.runs.front().cfg.eval_every > 0) eval_data = train::load_eval_dataset(plan.runs.front().cfg);
   const store::StoreLock lock = lock_store(plan.store_path, world, rank);

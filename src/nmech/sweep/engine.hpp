@@ -20,7 +20,7 @@ struct SweepOptions {
 // Bad input (config, data, a store of another config) throws ConfigError / DataError /
 // StoreError on every rank before anything is written. Afterwards an error on one rank cannot
 // be unwound collectively: it is printed and the job aborted (exit 1), as a stalled collective
-// is (dist/watchdog.hpp); checkpoints make the rerun cheap.
+// is (comm/watchdog.hpp); checkpoints make the rerun cheap.
 int run_sweep(const SweepOptions& o);
 
 }  // namespace nmech::sweep

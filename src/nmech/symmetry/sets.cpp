@@ -8,15 +8,6 @@ using models::Layer;
 using models::LayerKind;
 using models::Wiring;
 
-const char* to_string(Family f) {
-  switch (f) {
-    case Family::translation: return "translation";
-    case Family::scale: return "scale";
-    case Family::rescale: return "rescale";
-  }
-  return "?";
-}
-
 const FamilySets& SymmetrySets::get(Family f) const {
   return f == Family::translation ? translation : f == Family::scale ? scale : rescale;
 }

@@ -6,11 +6,13 @@
 #include <vector>
 
 #include "nmech/models/wiring.hpp"
+#include "nmech/theory/family.hpp"
 
 namespace nmech::symmetry {
 
-enum class Family { translation, scale, rescale };
-const char* to_string(Family f);
+// The families and their names are theory/family.hpp's: one enum for sets, tracer and predictors.
+using theory::Family;
+using theory::to_string;
 
 // A parameter viewed as [outer, n, inner] (row-major): its elements with middle index j
 // belong to set first_set + j. Rows of a conv weight are [1, C_out, C_in·k·k]; the input

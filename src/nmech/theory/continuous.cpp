@@ -53,7 +53,7 @@ double under_freq(double gamma, double omega) {
 // β = 0 (§5.1): paper κ = 2λ (translation λ); modloss adds ηλ² (translation ηλ²/2).
 double kappa(Family fam, const OptimParams& o, KappaMode mode) {
   const double lam = o.weight_decay;
-  const double base = fam == Family::translation ? lam : 2.0 * lam;
+  const double base = traits(fam).decay_per_lambda * lam;
   return mode == KappaMode::modloss ? base + 0.5 * o.lr * base * lam : base;
 }
 
@@ -72,7 +72,7 @@ std::string to_string(DampingRegime r) {
 Oscillator Oscillator::make(Family fam, const OptimParams& opt) {
   check(opt);
   const double eta = opt.effective_lr(), beta = opt.momentum;
-  const double stiffness = fam == Family::translation ? 2.0 : 4.0;  // ω_T² vs ω_S²
+  const double stiffness = traits(fam).stiffness;  // ω_T² or ω_S²
   Oscillator o;
   o.gamma = (1.0 - beta) / (eta * (1.0 + beta));
   o.omega = std::sqrt(stiffness * opt.weight_decay / (eta * (1.0 + beta)));
@@ -132,7 +132,7 @@ ContinuousPredictor::ContinuousPredictor(Family fam, const OptimParams& opt,
       osc_(Oscillator::make(fam, opt)),
       x0_(std::move(initial)),
       pred_(x0_) {
-  if (fam_ == Family::translation) return;  // no forcing: h alone (§5.3)
+  if (!traits(fam_).forced) return;  // no forcing: h alone (§5.3)
   const std::size_t n = x0_.size();
   switch (osc_.regime) {
     case DampingRegime::none: z0_.assign(n, 0.0); break;
@@ -155,7 +155,7 @@ void ContinuousPredictor::load(StateReader& r) {
 }
 
 void ContinuousPredictor::advance(const Forcing& f) {
-  if (fam_ != Family::translation) accumulate(f);
+  if (traits(fam_).forced) accumulate(f);
   ++n_;
   refresh();
 }
@@ -221,7 +221,7 @@ void ContinuousPredictor::refresh() {
   }
   const double h = osc_.h(t);
   for (std::size_t i = 0; i < n; ++i) pred_[i] = h * x0_[i];
-  if (fam_ == Family::translation) return;
+  if (!traits(fam_).forced) return;
   switch (osc_.regime) {
     case DampingRegime::under: {
       const double scale = 2.0 * eta / under_freq(osc_.gamma, osc_.omega);

@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "nmech/theory/family.hpp"
 #include "nmech/theory/forcing.hpp"
 #include "nmech/theory/optim_params.hpp"
 #include "nmech/theory/state_io.hpp"
 
 namespace nmech::theory {
 
-enum class Family { translation, scale, rescale };
 enum class DampingRegime { none, over, critical, under };  // none: first-order (β = 0)
 std::string to_string(DampingRegime r);
 

@@ -7,7 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "nmech/trace/layout.hpp"
+#include "nmech/layout/layout.hpp"
 
 namespace nmech::trace {
 
@@ -59,7 +59,7 @@ Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<s
                const theory::OptimParams& opt, std::int64_t steps, std::int64_t record_every, bool eval)
     : opt_(opt), steps_(steps), record_every_(record_every), evaluates_(eval), params_(params) {
   eval_.fill(kNaN);
-  for (symmetry::Family f : {Family::translation, Family::scale, Family::rescale}) {
+  for (Family f : theory::kFamilies) {
     const auto& fs = sets.get(f);
     if (fs.count() == 0) continue;
     auto fam = std::make_unique<Tracer::FamilyTrace>();
@@ -75,7 +75,7 @@ Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<s
   pair_rows_and_columns();
   on_device_ = !params.empty() && !params.front().second.is_cpu();
   bind_sample(sets.sample);
-  for (const auto& ds : run_datasets(sets, opt, eval)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
+  for (const auto& ds : layout::run_datasets(sets, opt, eval)) columns_[ds.path] = ds.cols == 0 ? 1 : ds.cols;
 }
 
 Tracer::~Tracer() = default;
@@ -225,14 +225,13 @@ void Tracer::publish_theta(Tracer::FamilyTrace& fam, bool with_grad) {
 void Tracer::start_predictors(Tracer::FamilyTrace& fam) {
   using theory::ContinuousPredictor;
   using theory::KappaMode;
-  const auto tf = static_cast<theory::Family>(fam.kind);
   if (fam.kind == Family::translation)
     fam.exact_t = std::make_unique<theory::ExactTranslation>(opt_, fam.measured);
   else
     fam.exact_q = std::make_unique<theory::ExactQuadratic>(opt_, fam.measured);
-  fam.paper = std::make_unique<ContinuousPredictor>(tf, opt_, fam.measured, KappaMode::paper);
+  fam.paper = std::make_unique<ContinuousPredictor>(fam.kind, opt_, fam.measured, KappaMode::paper);
   if (!opt_.heavy_ball())
-    fam.modloss = std::make_unique<ContinuousPredictor>(tf, opt_, fam.measured, KappaMode::modloss);
+    fam.modloss = std::make_unique<ContinuousPredictor>(fam.kind, opt_, fam.measured, KappaMode::modloss);
 }
 
 void Tracer::write_predictions(Tracer::FamilyTrace& fam) {
@@ -248,7 +247,7 @@ void Tracer::before_step(std::int64_t k, double loss, double accuracy) {
   loss_ = loss;
   accuracy_ = accuracy;
   measure_all_theta(true);
-  if (row_of_step(k, steps_, record_every_) >= 0) read_sample();  // only rows that are kept: a host copy
+  if (layout::row_of_step(k, steps_, record_every_) >= 0) read_sample();  // only rows that are kept: a host copy
   for (auto& fam : families_) {
     if (k == 0) start_predictors(*fam);
     write_predictions(*fam);
@@ -363,7 +362,7 @@ void Tracer::set_eval(double loss, double top1, double top5) {
 }
 
 void Tracer::record(std::int64_t k) {
-  const std::int64_t r = row_of_step(k, steps_, record_every_);
+  const std::int64_t r = layout::row_of_step(k, steps_, record_every_);
   if (r < 0) return;
   set("step", {static_cast<double>(k)});
   set("time", {opt_.lr * static_cast<double>(k)});
@@ -423,20 +422,12 @@ ErrorStats Tracer::error(symmetry::Family f, const std::string& prediction) cons
   const std::string px = std::string(symmetry::to_string(f)) + "/";
   if (last_row_.count(px + prediction) == 0) return st;
   const auto& pred = last_row_.at(px + prediction);
-  std::vector<double> meas, norm;
-  switch (f) {
-    case Family::translation:
-      meas = last_row_.at(px + "translation_sum");
-      norm = last_row_.at(px + "translation_abs_sum");
-      break;
-    case Family::scale:
-      meas = norm = last_row_.at(px + "scale_sq_norm");
-      break;
-    case Family::rescale:
-      meas = last_row_.at(px + "rescale_diff");
-      norm = last_row_.at(px + "sq_norm_in");
-      for (std::size_t i = 0; i < norm.size(); ++i) norm[i] += last_row_.at(px + "sq_norm_out")[i];
-      break;
+  const auto& t = theory::traits(f);
+  const std::vector<double>& meas = last_row_.at(px + t.measured);
+  std::vector<double> norm(meas.size(), 0.0);
+  for (const auto& d : t.error_scale) {
+    const auto& part = last_row_.at(px + d);
+    for (std::size_t i = 0; i < norm.size(); ++i) norm[i] += part[i];
   }
   std::vector<double> err(pred.size());
   for (std::size_t i = 0; i < pred.size(); ++i) {

@@ -61,8 +61,8 @@ class Tracer {
   std::vector<double> save_state() const;
   void load_state(const std::vector<double>& state);
 
-  // Relative error of pred_exact / pred_paper against the measurement in the latest recorded row
-  // (normalised by Σ|θ| for translation, Q for scale, Q_in + Q_out for rescale).
+  // Relative error of pred_exact / pred_paper against the measurement in the latest recorded row,
+  // normalised per set by the family's error scale (theory/family.hpp: Σ|θ|, Q, Q_in + Q_out).
   ErrorStats error(symmetry::Family f, const std::string& prediction) const;
   const theory::Oscillator& oscillator(symmetry::Family f) const;
 

@@ -14,9 +14,9 @@
 #include "nmech/config/run_mapping.hpp"
 #include "nmech/data/loader.hpp"
 #include "nmech/data/packed.hpp"
-#include "nmech/dist/reducer.hpp"
-#include "nmech/models/net.hpp"
-#include "nmech/trace/layout.hpp"
+#include "nmech/reduce/reducer.hpp"
+#include "nmech/net/net.hpp"
+#include "nmech/layout/layout.hpp"
 #include "nmech/train/sgd.hpp"
 #include "nmech/train/trainer_state.hpp"
 #include "nmech/util/utc.hpp"
@@ -123,7 +123,7 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const 
   torch::manual_seed(cfg.seed);
   s.wiring = models::make_wiring(model_spec(cfg, data));
   s.sets = symmetry::derive_sets(s.wiring);
-  s.net = models::Net(s.wiring, cfg.bn_eps);
+  s.net = net::Net(s.wiring, cfg.bn_eps);
   if (cfg.init == "paper") s.net->init_paper();  // else LibTorch's defaults, from the same seed
   s.net->to(s.device, s.dtype);
   s.net->train();
@@ -139,11 +139,10 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const 
 
 Trainer::~Trainer() = default;
 Trainer::State& Trainer::state() { return *s_; }
-const symmetry::SymmetrySets& Trainer::sets() const { return s_->sets; }
-std::vector<store::SetTable> Trainer::set_tables() const { return trace::set_tables(s_->sets); }
+std::vector<store::SetTable> Trainer::set_tables() const { return layout::set_tables(s_->sets); }
 
 store::RunLayout Trainer::layout(const std::string& run_name) const {
-  return trace::run_layout(s_->cfg, s_->sets, run_name, s_->wiring.classes);
+  return layout::run_layout(s_->cfg, s_->sets, run_name, s_->wiring.classes);
 }
 
 void Trainer::set_eval_data(const data::Dataset* eval_data) { s_->eval_data = eval_data; }
@@ -172,7 +171,7 @@ Trainer::Evaluation Trainer::evaluate() {
   return e;
 }
 
-void Trainer::set_reducer(dist::Reducer* reducer) {
+void Trainer::set_reducer(reduce::Reducer* reducer) {
   s_->reducer = reducer;
   if (reducer == nullptr || reducer->size() < 2) return;
   std::vector<at::Tensor> params;
@@ -291,7 +290,7 @@ std::string Trainer::trusted_checkpoint(const RunHooks& hooks, const CheckpointO
   // start over, and the rows are written again from step 0, identically.
   const bool someone_lacks = s_->reducer ? s_->reducer->any(payload.empty()) : payload.empty();
   if (!someone_lacks) return payload;
-  if (hooks.write && (!refused.empty() || !payload.empty()))
+  if (hooks.leader && (!refused.empty() || !payload.empty()))
     std::fprintf(stderr, "nmech: checkpoint refused: %s; run %s starts again from step 0\n",
                  refused.empty() ? (hooks.checkpoint + ": another rank of the group cannot use it").c_str()
                                  : refused.c_str(),
@@ -322,13 +321,13 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   out.steps_done = k0;
   auto last_flush = std::chrono::steady_clock::now();
   std::uint64_t row_bytes = 0;
-  for (const auto& d : trace::run_datasets(s.sets, s.opt, s.cfg.eval_every > 0)) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
+  for (const auto& d : layout::run_datasets(s.sets, s.opt, s.cfg.eval_every > 0)) row_bytes += 8 * std::max<std::uint64_t>(d.cols, 1);
   out.last_loss = prog.last_loss;
   prog.status = store::Status::running;
   prog.heartbeat_utc = util::utc_now_seconds();
-  if (hooks.write) st.commit(run_name, prog);
+  if (hooks.leader) st.commit(run_name, prog);
   // Evaluations land in the row of their step; only a writing rank needs them.
-  const bool eval = s.cfg.eval_every > 0 && hooks.write;
+  const bool eval = s.cfg.eval_every > 0 && hooks.leader;
   if (s.cfg.eval_every > 0 && s.eval_data == nullptr) throw std::logic_error(run_name + ": eval_every without validation data");
   auto evaluate_into_row = [&] {
     const Evaluation e = evaluate();
@@ -351,7 +350,7 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     const std::uint64_t rows = s.tracer->buffered_rows();
     const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_flush).count();
     if ((rows >= kFlushRows && since >= kFlushSeconds) || rows * row_bytes >= kFlushBytes) {
-      flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
+      flush(*s.tracer, st, run_name, prog, hooks.leader, out.store_seconds);
       last_flush = std::chrono::steady_clock::now();
     }
     if (hooks.on_step) hooks.on_step(k, out.last_loss);
@@ -359,8 +358,8 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     const bool stop = hooks.stop && hooks.stop();
     const bool due = hooks.checkpoint_every > 0 && (k + 1) % hooks.checkpoint_every == 0;
     if ((stop || due) && !hooks.checkpoint.empty()) {
-      flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
-      if (hooks.write) save_checkpoint(hooks.checkpoint, k + 1, prog, owner);
+      flush(*s.tracer, st, run_name, prog, hooks.leader, out.store_seconds);
+      if (hooks.leader) save_checkpoint(hooks.checkpoint, k + 1, prog, owner);
     }
     if (stop) {
       out.stopped = true;
@@ -373,14 +372,14 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
     out.status = store::Status::done;
     prog.last_step = s.cfg.steps;
   }
-  for (auto f : {symmetry::Family::translation, symmetry::Family::scale, symmetry::Family::rescale})
+  for (auto f : theory::kFamilies)
     if (s.sets.get(f).count() > 0)
       out.errors[f] = {s.tracer->error(f, "pred_exact"), s.tracer->error(f, "pred_paper")};
-  flush(*s.tracer, st, run_name, prog, hooks.write, out.store_seconds);
+  flush(*s.tracer, st, run_name, prog, hooks.leader, out.store_seconds);
   prog.status = out.status;
   prog.diverged_at = out.diverged_at;
   prog.heartbeat_utc = util::utc_now_seconds();
-  if (hooks.write) {
+  if (hooks.leader) {
     st.commit(run_name, prog);
     if (!hooks.checkpoint.empty()) std::filesystem::remove(hooks.checkpoint);  // finished for good
   }

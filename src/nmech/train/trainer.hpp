@@ -13,7 +13,7 @@
 #include "nmech/symmetry/sets.hpp"
 #include "nmech/trace/tracer.hpp"
 
-namespace nmech::dist {
+namespace nmech::reduce {
 class Reducer;
 }
 
@@ -36,7 +36,8 @@ struct RunOutcome {
 
 // What a sweep asks of a run besides training it; a single `nmech run` needs none of it.
 struct RunHooks {
-  bool write = true;                  // this rank writes rows and progress (a group's leader)
+  bool leader = true;                 // this rank leads its group: it writes rows, progress and
+                                      // checkpoints, and evaluates
   std::string checkpoint;             // "": none. Resumes from it when the file exists.
   std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0: only when stopping
   // Asked at every step boundary, on every rank of the group; true: checkpoint and stop.
@@ -57,7 +58,7 @@ void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const s
 int visible_gpus();
 
 // Where a run trains: "cpu", or "cuda:<local_rank modulo the GPUs visible>" for device = "cuda"
-// (local_rank: dist::local_rank, the rank's index on its node). A ConfigError naming `origin` and
+// (local_rank: comm::local_rank, the rank's index on its node). A ConfigError naming `origin` and
 // key 'device' where no GPU is visible or this LibTorch was built without CUDA.
 std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin);
 
@@ -83,7 +84,6 @@ class Trainer {
   // The store layout of this run (datasets, attributes) and its model's set tables.
   store::RunLayout layout(const std::string& run_name) const;
   std::vector<store::SetTable> set_tables() const;
-  const symmetry::SymmetrySets& sets() const;
 
   // Data parallelism: every global batch is split across the reducer's group and gradients are
   // summed over it. Not owned; nullptr (the default) trains alone. Collective over the group
@@ -93,7 +93,7 @@ class Trainer {
   // statistics, and updates its own running statistics, which training never reads; they start
   // as the leader's (broadcast with the parameters) and the leader's are checkpointed, so every
   // rank resumes from the leader's.
-  void set_reducer(dist::Reducer* reducer);
+  void set_reducer(reduce::Reducer* reducer);
 
   // The validation split evaluated every eval_every steps (not owned; needed when eval_every > 0).
   void set_eval_data(const data::Dataset* eval_data);

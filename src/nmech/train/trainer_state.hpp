@@ -3,8 +3,8 @@
 #include <torch/torch.h>
 
 #include "nmech/data/loader.hpp"
-#include "nmech/dist/reducer.hpp"
-#include "nmech/models/net.hpp"
+#include "nmech/reduce/reducer.hpp"
+#include "nmech/net/net.hpp"
 #include "nmech/train/sgd.hpp"
 #include "nmech/train/trainer.hpp"
 
@@ -29,12 +29,12 @@ struct Trainer::State {
   theory::OptimParams opt;
   models::Wiring wiring;
   symmetry::SymmetrySets sets;
-  models::Net net{nullptr};
+  net::Net net{nullptr};
   std::vector<std::pair<std::string, at::Tensor>> named;
   std::unique_ptr<Sgd> sgd;
   std::unique_ptr<trace::Tracer> tracer;
   std::unique_ptr<data::Loader> loader;
-  dist::Reducer* reducer = nullptr;
+  reduce::Reducer* reducer = nullptr;
   // GPU runs assemble the next step's batch on the host while the GPU computes this step's
   // backward (tests turn it on for CPU runs: the batches and so the traces are the same).
   bool prefetch = false;

@@ -438,13 +438,13 @@ TEST(SweepConfig, DampeningAndModelAreAxes) {
 
 TEST(SweepConfig, ReducerKeysAreCheckedAndAreNotPartOfTheSweepsIdentity) {
   const SweepConfig d = parse("lr = 0.1\n");
-  EXPECT_EQ(d.reducer, "overlap");
-  EXPECT_EQ(d.bucket_mb, 25.0);
-  EXPECT_EQ(d.first_bucket_mb, 1.0);
+  EXPECT_EQ(d.reducer.kind, "overlap");
+  EXPECT_EQ(d.reducer.bucket_mb, 25.0);
+  EXPECT_EQ(d.reducer.first_bucket_mb, 1.0);
   const SweepConfig s = parse("lr = 0.1\nreducer = \"single\"\nbucket_mb = 0.5\nfirst_bucket_mb = 2\n");
-  EXPECT_EQ(s.reducer, "single");
-  EXPECT_EQ(s.bucket_mb, 0.5);
-  EXPECT_EQ(s.first_bucket_mb, 2.0);
+  EXPECT_EQ(s.reducer.kind, "single");
+  EXPECT_EQ(s.reducer.bucket_mb, 0.5);
+  EXPECT_EQ(s.reducer.first_bucket_mb, 2.0);
   EXPECT_EQ(sweep_hash(s), sweep_hash(d));
   EXPECT_EQ(error_of("reducer = \"ring\"\n"),
             "cfg.toml:1: key 'reducer': must be \"overlap\", \"buckets\" or \"single\", got \"ring\"");

@@ -465,7 +465,7 @@ import h5py
 import numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["format"] == "nmech-store", f.attrs["format"]
-assert f.attrs["format_version"] == 4
+assert f.attrs["format_version"] == 5
 d = f["runs/a/translation/translation_sum"]
 assert d.shape == (5, 3), d.shape
 assert d.dtype == np.float64

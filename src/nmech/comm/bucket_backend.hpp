@@ -1,0 +1,38 @@
+#pragma once
+// What a bucketed reducer needs from a transport (Horovod's backends side by side, docs/DESIGN.md "comm, reduce and nccl"):
+// start a summing all-reduce of one bucket in place (and divide the sum, where the transport
+// can), nudge what is in flight, wait for one bucket under the stall watchdog. MPI
+// (mpi_buckets) is always built; NCCL (nccl/nccl_buckets) when CUDA and NCCL are found. Each
+// transport is a row of reduce/reducer_factory.cpp's table. Torch-free:
+// a bucket is a pointer, a count and a type.
+#include <cstddef>
+#include <string>
+
+namespace nmech::comm {
+
+enum class ElementType { f32, f64 };
+
+class BucketBackend {
+ public:
+  virtual ~BucketBackend() = default;
+  virtual const char* name() const = 0;
+  // Where the buckets must live: device (GPU) memory, or host memory.
+  virtual bool device_memory() const = 0;
+  // Collective over the group: makes channels for `buckets` buckets (kept between runs).
+  virtual void reserve(int buckets) = 0;
+  // Starts summing bucket `b` (count elements at data, host or device memory as the backend
+  // expects) over the group. Buckets are started in the same order on every rank. Where
+  // divides() is true, the sum is then divided by `divisor` (average.hpp) before wait() returns;
+  // elsewhere the caller divides after wait().
+  virtual void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) = 0;
+  virtual bool divides() const = 0;
+  // Lets in-flight reductions advance (MPI progresses non-blocking collectives inside calls).
+  virtual void progress() = 0;
+  // Returns once bucket b is summed; a stall is reported (naming the missing ranks and the
+  // bucket) and the job aborted after the watchdog's timeout.
+  virtual void wait(int b) = 0;
+  // Seconds spent reducing since the last call, where the backend measures it (0 otherwise).
+  virtual double take_busy_seconds() { return 0.0; }
+};
+
+}  // namespace nmech::comm
