@@ -14,10 +14,11 @@ enum class ElementType { f32, f64 };
 
 class BucketBackend {
  public:
+  // device_memory: where the buckets must live, device (GPU) memory or host memory.
+  BucketBackend(const char* name, bool device_memory) : name_(name), device_memory_(device_memory) {}
   virtual ~BucketBackend() = default;
-  virtual const char* name() const = 0;
-  // Where the buckets must live: device (GPU) memory, or host memory.
-  virtual bool device_memory() const = 0;
+  const char* name() const { return name_; }
+  bool device_memory() const { return device_memory_; }
   // Collective over the group: makes channels for `buckets` buckets (kept between runs).
   virtual void reserve(int buckets) = 0;
   // Starts summing bucket `b` (count elements at data, host or device memory as the backend
@@ -33,6 +34,10 @@ class BucketBackend {
   virtual void wait(int b) = 0;
   // Seconds spent reducing since the last call, where the backend measures it (0 otherwise).
   virtual double take_busy_seconds() { return 0.0; }
+
+ private:
+  const char* name_;
+  bool device_memory_;
 };
 
 }  // namespace nmech::comm

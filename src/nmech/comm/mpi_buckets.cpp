@@ -13,7 +13,7 @@ namespace {
 MPI_Datatype mpi_type(ElementType type) { return type == ElementType::f64 ? MPI_DOUBLE : MPI_FLOAT; }
 }  // namespace
 
-MpiBuckets::MpiBuckets(Comm& group) : group_(group) {
+MpiBuckets::MpiBuckets(Comm& group) : BucketBackend(kName, kDeviceMemory), group_(group) {
   int level = MPI_THREAD_SINGLE;
   MPI_Query_thread(&level);
   threaded_ = level == MPI_THREAD_MULTIPLE;

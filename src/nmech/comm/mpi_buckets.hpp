@@ -31,9 +31,7 @@ class MpiBuckets : public BucketBackend {
   explicit MpiBuckets(Comm& group);
   ~MpiBuckets() override;
   static constexpr const char* kName = "mpi";
-  static constexpr bool kDeviceMemory = false;
-  const char* name() const override { return kName; }
-  bool device_memory() const override { return kDeviceMemory; }
+  static constexpr bool kDeviceMemory = false;  // host memory
   bool threaded() const { return threaded_; }
   void reserve(int buckets) override;
   void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) override;

@@ -31,31 +31,6 @@ namespace {
 
 // ---------------------------------------------------------------- messages and numbers
 
-// The CLI prints what() as one line and job scripts grep it: control characters from user
-// input (a quoted key may hold a newline) are escaped rather than printed.
-std::string one_line(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
-[[noreturn]] void fail(const std::string& where, std::string_view key, const std::string& what) {
-  throw ConfigError(one_line(where + ": key '" + std::string(key) + "': " + what));
-}
-
 
 // %g (6 significant digits) with a tidy exponent, 5e-05 → 5e-5 and 1e+20 → 1e20, so derived names
 // stay readable and inside the name alphabet [A-Za-z0-9._-].
@@ -70,8 +45,6 @@ std::string short_num(double v) {
   return s.substr(0, e) + "e" + (s[e + 1] == '-' ? "-" : "") + digits;
 }
 
-
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 // ---------------------------------------------------------------- per-key checks
 // Each returns what is wrong with a value, or "" when it is fine.
@@ -234,44 +207,22 @@ struct Assign {
     cfg.*m = *s;
     return "";
   }
-  // Integers are fine where a float is expected: "lr = 1" means 1.0.
   std::string operator()(double RunConfig::*m) const {
     double v = 0;
-    if (auto i = node.as_integer()) {
-      v = static_cast<double>(i->get());
-    } else if (auto f = node.as_floating_point()) {
-      v = f->get();
-    } else {
-      return expected("a number");
-    }
-    if (!std::isfinite(v)) return "must be a finite number";
-    cfg.*m = v;
-    return "";
-  }
-  // A float is fine where an integer is expected only if it is one ("steps = 1e3"); 12.5 is refused.
-  std::string read_integer(std::int64_t& out) const {
-    if (auto i = node.as_integer()) {
-      out = i->get();
-      return "";
-    }
-    auto f = node.as_floating_point();
-    if (!f) return expected("an integer");
-    double v = f->get();
-    if (!std::isfinite(v) || v != std::trunc(v)) return "expected an integer, got " + toml_float(v);
-    if (v < -9.223372036854775808e18 || v >= 9.223372036854775808e18) return "is out of range";
-    out = static_cast<std::int64_t>(v);
-    return "";
+    std::string err = read_number(node, v);
+    if (err.empty()) cfg.*m = v;
+    return err;
   }
   std::string operator()(std::int64_t RunConfig::*m) const {
     std::int64_t v = 0;
-    std::string err = read_integer(v);
+    std::string err = read_integer(node, v);
     if (err.empty()) cfg.*m = v;
     return err;
   }
   // TOML integers are signed 64-bit, so seeds span 0 … 2^63−1.
   std::string operator()(std::uint64_t RunConfig::*m) const {
     std::int64_t v = 0;
-    std::string err = read_integer(v);
+    std::string err = read_integer(node, v);
     if (err.empty() && v < 0) err = "must be >= 0";
     if (err.empty()) cfg.*m = static_cast<std::uint64_t>(v);
     return err;
@@ -349,14 +300,7 @@ toml::table parse_toml(const std::string& text, const std::string& origin) {
 // reported is the first one a reader meets. Keys in `skip` belong to an embedding config.
 void apply_file(Builder& b, const toml::table& table, const std::string& origin,
                 const std::vector<std::string>& skip = {}) {
-  std::vector<std::pair<const toml::key*, const toml::node*>> entries;
-  for (auto&& [key, node] : table) entries.emplace_back(&key, &node);
-  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
-    const auto& a = x.first->source().begin;
-    const auto& c = y.first->source().begin;
-    return a.line != c.line ? a.line < c.line : a.column < c.column;
-  });
-  for (const auto& [key, node] : entries) {
+  for (const auto& [key, node] : in_file_order(table)) {
     if (std::find(skip.begin(), skip.end(), key->str()) != skip.end()) continue;
     b.set(key->str(), *node, origin + ":" + std::to_string(key->source().begin.line));
   }

@@ -11,6 +11,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -26,64 +27,8 @@ namespace {
 // many groups; refuse them before allocating anything.
 constexpr std::int64_t kMaxRuns = 100000;
 
-const char* const kAxes = "model, lr, batch_size, weight_decay, momentum, dampening and seeds";
-
-// ---------------------------------------------------------------- messages and numbers
-// (the same conventions as run_config.cpp: one line, exact numbers)
-
-std::string one_line(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x20 && c != 0x7f) {
-      out += ch;
-      continue;
-    }
-    char buf[8];
-    std::snprintf(buf, sizeof buf, "\\x%02x", c);
-    out += c == '\n' ? "\\n" : c == '\r' ? "\\r" : buf;
-  }
-  return out;
-}
-
-[[noreturn]] void fail(const std::string& where, std::string_view key, const std::string& what) {
-  throw ConfigError(one_line(where + ": key '" + std::string(key) + "': " + what));
-}
-
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
-
 std::string line_of(const std::string& origin, const toml::source_region& r) {
   return origin + ":" + std::to_string(r.begin.line);
-}
-
-// ---------------------------------------------------------------- reading values
-// Each returns what is wrong ("" when fine), worded as run_config.cpp words it.
-
-// Integers are fine where a float is expected ("lr = [1, 0.5]").
-std::string read_number(const toml::node& n, double& out) {
-  if (auto i = n.as_integer()) {
-    out = static_cast<double>(i->get());
-  } else if (auto f = n.as_floating_point()) {
-    out = f->get();
-  } else {
-    return "expected a number, got " + type_words(n);
-  }
-  return std::isfinite(out) ? "" : "must be a finite number";
-}
-
-// A whole float is fine where an integer is expected ("batch_size = [64.0]"); 12.5 is refused.
-std::string read_integer(const toml::node& n, std::int64_t& out) {
-  if (auto i = n.as_integer()) {
-    out = i->get();
-    return "";
-  }
-  auto f = n.as_floating_point();
-  if (!f) return "expected an integer, got " + type_words(n);
-  double v = f->get();
-  if (!std::isfinite(v) || v != std::trunc(v)) return "expected an integer, got " + toml_float(v);
-  if (v < -9.223372036854775808e18 || v >= 9.223372036854775808e18) return "is out of range";
-  out = static_cast<std::int64_t>(v);
-  return "";
 }
 
 // ---------------------------------------------------------------- axes
@@ -165,6 +110,7 @@ std::vector<double> range_values(const Range& r) {
 struct At {
   std::string origin;  // the file
   std::string where;   // "file:line" of the key
+  std::string key;     // the key
   std::string of(const toml::node& n) const {
     return n.source().begin.line > 0 ? line_of(origin, n.source()) : where;
   }
@@ -256,6 +202,31 @@ std::vector<std::string> read_models(const toml::node& n, const At& at) {
   return out;
 }
 
+// ---------------------------------------------------------------- the axes
+
+// A grid axis: its sweep key, the run key its points set, and what the sweep does with it, the
+// same for every axis (make_axis below). The grid is the product of the rows of axes(), in its
+// order, the last varying fastest; a new axis is a SweepConfig member and a row there.
+struct Axis {
+  const char* key;
+  const char* run_key;
+  std::function<void(SweepConfig&, const toml::node&, const At&)> read;
+  std::function<std::size_t(const SweepConfig&)> size;
+  std::function<void(const SweepConfig&)> check;                            // non-empty, no repeats
+  std::function<void(const SweepConfig&, std::size_t, RunConfig&)> assign;  // point i into a run
+  std::function<std::string(const RunConfig&)> name_part;                   // "lr0.1", "b128", "vgg16_bn"
+  std::function<std::string(const SweepConfig&)> toml;                      // the canonical list
+};
+const std::vector<Axis>& axes();
+
+// "model, lr, … and seeds": the keys that may be lists.
+std::string axis_words() {
+  std::string out;
+  for (std::size_t i = 0; i < axes().size(); ++i)
+    out += std::string(i == 0 ? "" : i + 1 == axes().size() ? " and " : ", ") + axes()[i].key;
+  return out;
+}
+
 std::int64_t read_ranks_per_run(const toml::node& n, const std::string& where) {
   std::int64_t r = 0;
   std::string err = read_integer(n, r);
@@ -280,17 +251,13 @@ struct Entry {
   At at;
 };
 
-// Keys in the order they appear in the file, so the first error is the first a reader meets.
-std::vector<Entry> in_file_order(const toml::table& t, const std::string& origin) {
-  std::vector<std::pair<const toml::key*, const toml::node*>> e;
-  for (auto&& [k, n] : t) e.emplace_back(&k, &n);
-  std::sort(e.begin(), e.end(), [](const auto& x, const auto& y) {
-    const auto& a = x.first->source().begin;
-    const auto& b = y.first->source().begin;
-    return a.line != b.line ? a.line < b.line : a.column < b.column;
-  });
+// The file's keys in the order they appear, each with where it was written.
+std::vector<Entry> entries(const toml::table& t, const std::string& origin) {
   std::vector<Entry> out;
-  for (auto& [k, n] : e) out.push_back({std::string(k->str()), n, At{origin, line_of(origin, k->source())}});
+  for (auto& [k, n] : in_file_order(t)) {
+    const std::string key(k->str());
+    out.push_back({key, n, At{origin, line_of(origin, k->source()), key}});
+  }
   return out;
 }
 
@@ -302,14 +269,14 @@ bool is_sweep_key(const std::string& k) {
 // A list where a run key takes one value is a grid the sweep cannot run: say which keys can.
 // (A key's default always passes its check, so check_run_key on defaults only reports unknown keys.)
 void refuse_run_key_lists(const toml::table& doc, const std::string& origin) {
-  for (const Entry& e : in_file_order(doc, origin)) {
+  for (const Entry& e : entries(doc, origin)) {
     const std::string& key = e.key;
     if (is_sweep_key(key) || !(e.node->is_array() || e.node->is_table())) continue;
     const std::string& where = e.at.where;
     std::string unknown = check_run_key(RunConfig{}, key);
     if (!unknown.empty()) fail(where, key, unknown);
     if (key == "seed") fail(where, key, "takes one seed; a list of seeds is 'seeds = [...]'");
-    fail(where, key, "takes one value in a sweep; only " + std::string(kAxes) + " may be lists");
+    fail(where, key, "takes one value in a sweep; only " + axis_words() + " may be lists");
   }
 }
 
@@ -317,17 +284,8 @@ void read_sweep_key(SweepConfig& s, const Entry& e) {
   const std::string& key = e.key;
   const toml::node& n = *e.node;
   s.where[key] = e.at.where;
-  if (key == "lr") s.lr = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::lr);
-  if (key == "weight_decay")
-    s.weight_decay = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::weight_decay);
-  if (key == "momentum")
-    s.momentum = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::momentum);
-  if (key == "dampening")
-    s.dampening = checked(read_axis(n, e.at, key, false, true), key, &RunConfig::dampening);
-  if (key == "model") s.model = read_models(n, e.at);
-  if (key == "batch_size")
-    s.batch_size = checked(read_axis(n, e.at, key, true, true), key, &RunConfig::batch_size);
-  if (key == "seeds") s.seeds = read_seeds(n, e.at);
+  for (const Axis& a : axes())
+    if (key == a.key) a.read(s, n, e.at);
   if (key == "ranks_per_run") s.ranks_per_run = read_ranks_per_run(n, e.at.where);
   if (key == "checkpoint_every") {
     std::string err = read_integer(n, s.checkpoint_every);
@@ -392,18 +350,11 @@ void check_axis(const SweepConfig& s, const std::string& key, const std::vector<
 }
 
 void check_grid(const SweepConfig& s) {
-  check_axis(s, "lr", s.lr);
-  check_axis(s, "batch_size", s.batch_size);
-  check_axis(s, "weight_decay", s.weight_decay);
-  check_axis(s, "momentum", s.momentum);
-  check_axis(s, "dampening", s.dampening);
-  check_axis(s, "model", s.model);
-  check_axis(s, "seeds", s.seeds);
+  for (const Axis& a : axes()) a.check(s);
   if (s.ranks_per_run < 1)
     fail(where_of(s, "ranks_per_run"), "ranks_per_run", "must be >= 1, got " + std::to_string(s.ranks_per_run));
-  const double runs =
-      1.0 * s.model.size() * s.lr.size() * s.batch_size.size() * s.weight_decay.size() * s.momentum.size() *
-      s.dampening.size() * s.seeds.size();
+  double runs = 1.0;
+  for (const Axis& a : axes()) runs *= static_cast<double>(a.size(s));
   if (runs > kMaxRuns) {
     char n[64];
     std::snprintf(n, sizeof n, "%.0f", runs);
@@ -413,9 +364,9 @@ void check_grid(const SweepConfig& s) {
 
 // Every rule a run config file gets, for one grid point.
 void check_point(const SweepConfig& s, const RunConfig& c) {
-  for (const char* key : {"model", "lr", "batch_size", "weight_decay", "momentum", "dampening", "seed"}) {
-    std::string err = check_run_key(c, key);
-    if (!err.empty()) fail(where_of(s, key == std::string("seed") ? "seeds" : key), key, err);
+  for (const Axis& a : axes()) {
+    std::string err = check_run_key(c, a.run_key);
+    if (!err.empty()) fail(where_of(s, a.key), a.run_key, err);
   }
   check_run_keys(c, s.origin, s.where);
 }
@@ -440,13 +391,8 @@ std::string name_value(double v) {
 std::string varying_part(const SweepConfig& s, const RunConfig& c) {
   std::string out;
   auto add = [&out](const std::string& part) { out += (out.empty() ? "" : "-") + part; };
-  if (s.model.size() > 1) add(c.model);
-  if (s.lr.size() > 1) add("lr" + name_value(c.lr));
-  if (s.batch_size.size() > 1) add("b" + std::to_string(c.batch_size));
-  if (s.weight_decay.size() > 1) add("wd" + name_value(c.weight_decay));
-  if (s.momentum.size() > 1) add("m" + name_value(c.momentum));
-  if (s.dampening.size() > 1) add("d" + name_value(c.dampening));
-  if (s.seeds.size() > 1) add("s" + std::to_string(c.seed));
+  for (const Axis& a : axes())
+    if (a.size(s) > 1) add(a.name_part(c));
   return out;
 }
 
@@ -514,12 +460,60 @@ std::map<std::string, std::string> key_values(const std::string& toml_text) {
   return kv;
 }
 
+template <typename T, typename R>
+Axis make_axis(const char* key, const char* run_key, const char* prefix, std::vector<T> SweepConfig::*values,
+               R RunConfig::*member, std::vector<T> (*read)(const toml::node&, const At&)) {
+  Axis a{key, run_key, {}, {}, {}, {}, {}, {}};
+  a.read = [=](SweepConfig& s, const toml::node& n, const At& at) { s.*values = read(n, at); };
+  a.size = [=](const SweepConfig& s) { return (s.*values).size(); };
+  a.check = [=](const SweepConfig& s) { check_axis(s, key, s.*values); };
+  a.assign = [=](const SweepConfig& s, std::size_t i, RunConfig& c) { c.*member = (s.*values)[i]; };
+  a.name_part = [=](const RunConfig& c) -> std::string {
+    if constexpr (std::is_same_v<T, std::string>) {
+      return prefix + c.*member;
+    } else if constexpr (std::is_integral_v<T>) {
+      return prefix + std::to_string(c.*member);
+    } else {
+      return prefix + name_value(c.*member);
+    }
+  };
+  a.toml = [=](const SweepConfig& s) { return toml_list(s.*values); };
+  return a;
+}
+
+// A numeric axis: scalar, list or range table, every point checked as a run file checks its key.
+template <typename T, T RunConfig::*member>
+std::vector<T> numbers(const toml::node& n, const At& at) {
+  const std::string key = at.key;
+  return checked(read_axis(n, at, key, std::is_integral_v<T>, /*ranges=*/true), key, member);
+}
+
+const std::vector<Axis>& axes() {
+  static const std::vector<Axis> rows = {
+      make_axis("model", "model", "", &SweepConfig::model, &RunConfig::model, read_models),
+      make_axis("lr", "lr", "lr", &SweepConfig::lr, &RunConfig::lr, numbers<double, &RunConfig::lr>),
+      make_axis("batch_size", "batch_size", "b", &SweepConfig::batch_size, &RunConfig::batch_size,
+                numbers<std::int64_t, &RunConfig::batch_size>),
+      make_axis("weight_decay", "weight_decay", "wd", &SweepConfig::weight_decay, &RunConfig::weight_decay,
+                numbers<double, &RunConfig::weight_decay>),
+      make_axis("momentum", "momentum", "m", &SweepConfig::momentum, &RunConfig::momentum,
+                numbers<double, &RunConfig::momentum>),
+      make_axis("dampening", "dampening", "d", &SweepConfig::dampening, &RunConfig::dampening,
+                numbers<double, &RunConfig::dampening>),
+      make_axis("seeds", "seed", "s", &SweepConfig::seeds, &RunConfig::seed, read_seeds),
+  };
+  return rows;
+}
+
 }  // namespace
 
 const std::vector<std::string>& sweep_keys() {
-  static const std::vector<std::string> keys = {"lr",    "batch_size",   "weight_decay", "momentum",
-                                                "seeds", "ranks_per_run", "checkpoint_every", "dampening", "model",
-                                                "reducer", "bucket_mb", "first_bucket_mb"};
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k;
+    for (const Axis& a : axes()) k.push_back(a.key);
+    for (const char* own : {"ranks_per_run", "checkpoint_every", "reducer", "bucket_mb", "first_bucket_mb"}) k.push_back(own);
+    return k;
+  }();
   return keys;
 }
 
@@ -530,16 +524,10 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
   if (doc) refuse_run_key_lists(*doc, origin);
   s.base = parse_run_keys(toml_text, origin, sweep_keys(), s.where);  // reports syntax errors
   if (!doc) throw ConfigError(one_line(origin + ": TOML syntax error"));  // not reached
-  for (const Entry& e : in_file_order(*doc, origin))
+  for (const Entry& e : entries(*doc, origin))
     if (is_sweep_key(e.key)) read_sweep_key(s, e);
   resolve_seeds(s);
-  s.base.lr = s.lr.front();
-  s.base.batch_size = s.batch_size.front();
-  s.base.weight_decay = s.weight_decay.front();
-  s.base.momentum = s.momentum.front();
-  s.base.dampening = s.dampening.front();
-  s.base.model = s.model.front();
-  s.base.seed = s.seeds.front();
+  for (const Axis& a : axes()) a.assign(s, 0, s.base);
   expand(s);  // every grid point is checked now, not when the sweep reaches it
   return s;
 }
@@ -551,20 +539,18 @@ SweepConfig load_sweep_config(const std::string& path) {
 std::vector<RunSpec> expand(const SweepConfig& s) {
   check_grid(s);
   std::vector<RunSpec> runs;
-  for (const std::string& model : s.model)
-    for (double lr : s.lr)
-      for (std::int64_t b : s.batch_size)
-        for (double wd : s.weight_decay)
-          for (double m : s.momentum)
-            for (double d : s.dampening)
-              for (std::uint64_t seed : s.seeds) {
-                RunConfig c = s.base;
-                c.model = model, c.lr = lr, c.batch_size = b, c.weight_decay = wd, c.momentum = m, c.dampening = d;
-                c.seed = seed;
-                resolve_time(c);
-                check_point(s, c);
-                runs.push_back({c, ""});
-              }
+  // Every point of the product, the first axis outermost (an odometer over the rows).
+  std::vector<std::size_t> at(axes().size(), 0);
+  for (bool more = true; more;) {
+    RunConfig c = s.base;
+    for (std::size_t a = 0; a < at.size(); ++a) axes()[a].assign(s, at[a], c);
+    resolve_time(c);
+    check_point(s, c);
+    runs.push_back({c, ""});
+    std::size_t a = at.size();
+    while (a > 0 && ++at[a - 1] == axes()[a - 1].size(s)) at[--a] = 0;
+    more = a > 0;
+  }
   // Longest first, so the last runs handed out are short and groups finish together.
   std::stable_sort(runs.begin(), runs.end(), [](const RunSpec& a, const RunSpec& b) {
     return 1.0 * a.cfg.steps * a.cfg.batch_size > 1.0 * b.cfg.steps * b.cfg.batch_size;
@@ -576,13 +562,7 @@ std::vector<RunSpec> expand(const SweepConfig& s) {
 std::string to_toml(const SweepConfig& s) {
   auto kv = key_values(to_toml(s.base));
   kv.erase("seed");
-  kv["lr"] = toml_list(s.lr);
-  kv["batch_size"] = toml_list(s.batch_size);
-  kv["weight_decay"] = toml_list(s.weight_decay);
-  kv["momentum"] = toml_list(s.momentum);
-  kv["dampening"] = toml_list(s.dampening);
-  kv["model"] = toml_list(s.model);
-  kv["seeds"] = toml_list(s.seeds);
+  for (const Axis& a : axes()) kv[a.key] = a.toml(s);
   kv["ranks_per_run"] = std::to_string(s.ranks_per_run);
   std::string out;
   for (const auto& [k, v] : kv) out += k + " = " + v + "\n";

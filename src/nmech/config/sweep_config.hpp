@@ -23,7 +23,8 @@ struct SweepConfig {
   // Every run key. base.name is the prefix of the run names ("": none); base.lr, batch_size,
   // weight_decay, momentum and seed hold the first value of their axis.
   RunConfig base;
-  // The axes, in the order the file gives them; the grid is their product.
+  // The axes; the grid is their product. Each has a row in sweep_config.cpp's axes(), which says
+  // how it is read, checked, named, expanded and written back.
   std::vector<double> lr{RunConfig{}.lr};
   std::vector<std::int64_t> batch_size{RunConfig{}.batch_size};
   std::vector<double> weight_decay{RunConfig{}.weight_decay};
@@ -63,8 +64,9 @@ SweepConfig parse_sweep_config(const std::string& toml_text, const std::string& 
 
 // The grid product × seeds, each run validated like a run config (e.g. nesterov with a momentum
 // of 0 somewhere on the grid is an error naming nesterov), ordered longest expected first
-// (steps × batch_size, descending; ties keep grid order: lr, batch_size, weight_decay, momentum,
-// seeds, the last varying fastest). Names join the values that vary across the grid,
+// (steps × batch_size, descending; ties keep grid order: model, lr, batch_size, weight_decay,
+// momentum, dampening, seeds, the rows of sweep_config.cpp's axis table, the last varying
+// fastest). Names join the values that vary across the grid,
 // "<prefix>-lr0.1-b128-wd5e-4-m0.9-s0" (a fixed value is left out); two runs whose names would
 // collide (values equal to 6 significant digits) get a hash suffix.
 std::vector<RunSpec> expand(const SweepConfig& s);

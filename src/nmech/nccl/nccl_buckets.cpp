@@ -43,7 +43,8 @@ struct NcclBuckets::Impl {
   std::vector<Channel> channels;
 };
 
-NcclBuckets::NcclBuckets(Comm& group, int device) : impl_(new Impl), group_(group) {
+NcclBuckets::NcclBuckets(Comm& group, int device)
+    : BucketBackend(kName, kDeviceMemory), impl_(new Impl), group_(group) {
   int devices = 0;
   check_cuda(cudaGetDeviceCount(&devices), "cudaGetDeviceCount");
   if (devices == 0) throw std::runtime_error("NCCL backend: no GPU visible to this rank");

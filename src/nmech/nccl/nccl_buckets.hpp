@@ -30,8 +30,6 @@ class NcclBuckets : public comm::BucketBackend {
   NcclBuckets& operator=(const NcclBuckets&) = delete;
   static constexpr const char* kName = "nccl";
   static constexpr bool kDeviceMemory = true;
-  const char* name() const override { return kName; }
-  bool device_memory() const override { return kDeviceMemory; }
   int device() const { return device_; }
   void reserve(int buckets) override;
   // data: device memory on device(). The sum is left undivided (NCCL has no sum-then-divide

@@ -19,7 +19,7 @@ comm::ElementType element_type(const at::Tensor& t) {
 }  // namespace
 
 BucketReducer::BucketReducer(comm::Comm& group, std::unique_ptr<comm::BucketBackend> backend, BucketOptions options)
-    : group_(group), backend_(std::move(backend)), opt_(options) {}
+    : GroupReducer(group), backend_(std::move(backend)), opt_(options) {}
 
 BucketReducer::~BucketReducer() { detach_hooks(); }
 
@@ -132,7 +132,6 @@ void BucketReducer::finish(std::vector<double>& scalars) {
     group_.allreduce(scalars.data(), static_cast<int>(scalars.size()), MPI_DOUBLE, MPI_SUM, "scalars");
 }
 
-std::int64_t BucketReducer::broadcast(const std::vector<at::Tensor>& tensors) { return broadcast_tensors(group_, tensors); }
 
 double BucketReducer::take_wait_seconds() { return std::exchange(wait_s_, 0.0); }
 

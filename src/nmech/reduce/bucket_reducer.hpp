@@ -15,7 +15,7 @@
 #include "nmech/comm/bucket_backend.hpp"
 #include "nmech/comm/bucket_plan.hpp"
 #include "nmech/comm/comm.hpp"
-#include "nmech/reduce/reducer.hpp"
+#include "nmech/reduce/group_reducer.hpp"
 
 namespace nmech::reduce {
 
@@ -25,18 +25,14 @@ struct BucketOptions {
   bool overlap = true;  // start buckets from hooks during backward
 };
 
-class BucketReducer : public Reducer {
+class BucketReducer : public GroupReducer {
  public:
   // group: host-side collectives (scalars, broadcast, votes); backend: the bucket transport.
   BucketReducer(comm::Comm& group, std::unique_ptr<comm::BucketBackend> backend, BucketOptions options);
   ~BucketReducer() override;
-  int rank() const override { return group_.rank(); }
-  int size() const override { return group_.size(); }
   void attach(const std::vector<at::Tensor>& params) override;
   void prepare(double divisor) override;
   void finish(std::vector<double>& scalars) override;
-  std::int64_t broadcast(const std::vector<at::Tensor>& tensors) override;
-  bool any(bool flag) override { return group_.any(flag, "stop_vote"); }
   double take_wait_seconds() override;
 
   const comm::BucketPlan& plan() const { return plan_; }
@@ -51,7 +47,6 @@ class BucketReducer : public Reducer {
   void start_in_order();
   at::Tensor slot(int param);  // the parameter's place in its bucket (a 1-d view)
 
-  comm::Comm& group_;
   std::unique_ptr<comm::BucketBackend> backend_;
   BucketOptions opt_;
   std::vector<at::Tensor> params_;

@@ -54,7 +54,6 @@ void MpiReducer::finish(std::vector<double>& scalars) {
     group_.allreduce(scalars.data(), static_cast<int>(scalars.size()), MPI_DOUBLE, MPI_SUM, "scalars");
 }
 
-std::int64_t MpiReducer::broadcast(const std::vector<at::Tensor>& tensors) { return broadcast_tensors(group_, tensors); }
 
 double MpiReducer::take_wait_seconds() { return std::exchange(wait_s_, 0.0); }
 

@@ -110,28 +110,26 @@ void ExactQuadratic::advance(const Forcing& f) {
   ++k_;
 }
 
-void ExactTranslation::save(StateWriter& w) const {
-  w.put(s_);
-  w.put(m_);
-  w.put(static_cast<double>(k_));
+namespace {
+
+// Both recurrences' whole state: two vectors and the step.
+void put_state(StateWriter& w, const std::vector<double>& a, const std::vector<double>& b, long k) {
+  w.put(a);
+  w.put(b);
+  w.put(static_cast<double>(k));
 }
 
-void ExactTranslation::load(StateReader& r) {
-  r.get(s_);
-  r.get(m_);
-  k_ = static_cast<long>(r.get());
+void get_state(StateReader& r, std::vector<double>& a, std::vector<double>& b, long& k) {
+  r.get(a);
+  r.get(b);
+  k = static_cast<long>(r.get());
 }
 
-void ExactQuadratic::save(StateWriter& w) const {
-  w.put(x_);
-  w.put(a_);
-  w.put(static_cast<double>(k_));
-}
+}  // namespace
 
-void ExactQuadratic::load(StateReader& r) {
-  r.get(x_);
-  r.get(a_);
-  k_ = static_cast<long>(r.get());
-}
+void ExactTranslation::save(StateWriter& w) const { put_state(w, s_, m_, k_); }
+void ExactTranslation::load(StateReader& r) { get_state(r, s_, m_, k_); }
+void ExactQuadratic::save(StateWriter& w) const { put_state(w, x_, a_, k_); }
+void ExactQuadratic::load(StateReader& r) { get_state(r, x_, a_, k_); }
 
 }  // namespace nmech::theory
