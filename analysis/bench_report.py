@@ -34,7 +34,14 @@ def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> Non
                          ("diverged_at", "<i8"), ("heartbeat_utc", "<f8"), ("last_loss", "<f8")])
     k = np.arange(rows, dtype=float)
     with h5py.File(path, "w") as f:
-        f.attrs["format"], f.attrs["format_version"] = "nmech-store", 4
+        f.attrs["format"], f.attrs["format_version"] = "nmech-store", 5
+        # what nmech writes (layout::file_attrs): the families and the hyperparameters
+        f.attrs["families"] = " ".join(counts)
+        for fam, (measured, scale) in {"translation": ("translation_sum", "translation_abs_sum"),
+                                       "scale": ("scale_sq_norm", "scale_sq_norm"),
+                                       "rescale": ("rescale_diff", "sq_norm_in + sq_norm_out")}.items():
+            f.attrs[f"{fam}_measured"], f.attrs[f"{fam}_error_scale"] = measured, scale
+        f.attrs["hyperparameters"] = "model_name lr weight_decay momentum batch_size steps seed dtype record_every"
         for fam, n in counts.items():
             f[f"models/m/sets/{fam}/name"] = np.array([f"{fam}{i}".encode() for i in range(n)])
         for i in range(distinct):

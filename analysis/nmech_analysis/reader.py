@@ -17,12 +17,6 @@ import numpy as np
 # The store layout this reader reads (the file attribute format_version, store::kFormatVersion).
 FORMAT_VERSION = 5
 
-# Run attributes that are hyperparameters of the grid, in the order tables show them.
-HYPERPARAMETERS = (
-    "model_name", "width", "dataset", "dtype", "lr", "weight_decay", "momentum", "dampening",
-    "nesterov", "decoupled_weight_decay", "batch_size", "steps", "record_every", "seed",
-    "dropout", "bn_eps",
-)
 # Attributes that are derived or bookkeeping, never grid axes.
 NOT_AXES = {"config", "threads", "angle_eq", "relax_steps", "classes", "model"}
 DERIVED_SUFFIXES = ("_gamma", "_omega", "_damping_regime")
@@ -31,7 +25,8 @@ DERIVED_SUFFIXES = ("_gamma", "_omega", "_damping_regime")
 def axis_names(runs: "list[RunInfo]") -> list[str]:
     """Run attributes that can be grid axes: the known hyperparameters first, then any other
     attribute of the runs (e.g. one added to the store later) that is not derived."""
-    names = [k for k in HYPERPARAMETERS if any(k in r.attrs for r in runs)]
+    hyper = list(dict.fromkeys(k for r in runs for k in r.hyperparameters))
+    names = [k for k in hyper if k not in NOT_AXES and any(k in r.attrs for r in runs)]
     extra = sorted({k for r in runs for k in r.attrs} - set(names) - NOT_AXES)
     return names + [k for k in extra if not k.endswith(DERIVED_SUFFIXES)]
 
@@ -75,6 +70,9 @@ class RunInfo:
     family_sets: dict[str, int] = field(default_factory=dict)
     family_traits: dict[str, FamilyTraits] = field(default_factory=dict)
     statuses: tuple[str, ...] = ()  # every status the store can record, in code order
+    # the run attributes that are hyperparameters (the store's file attribute "hyperparameters",
+    # from the config's key table), in the order tables show them
+    hyperparameters: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -127,6 +125,10 @@ def open_store(path: str) -> h5py.File:
     return f
 
 
+def read_hyperparameters(f: h5py.File) -> tuple[str, ...]:
+    return tuple(str(_plain(f.attrs["hyperparameters"])).split())
+
+
 def read_run_info(f: h5py.File, name: str, path: str, traits: dict[str, FamilyTraits] | None = None) -> RunInfo:
     g = f["runs"][name]
     p = g["progress"][0]
@@ -154,6 +156,7 @@ def read_run_info(f: h5py.File, name: str, path: str, traits: dict[str, FamilyTr
         status=status,
         diverged_at=int(p["diverged_at"]), heartbeat_utc=float(p["heartbeat_utc"]),
         families=families, family_sets=sets, family_traits=traits, statuses=_status_names(g["progress"]),
+        hyperparameters=read_hyperparameters(f),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import fits, theory
-from .reader import (HYPERPARAMETERS, RunInfo, RunView, iter_runs, list_runs, open_store,
+from .reader import (RunInfo, RunView, iter_runs, list_runs, open_store,
                      row_selection)
 
 DEFAULT_MAX_ROWS = 500
@@ -47,7 +47,7 @@ def _base_row(info: RunInfo) -> dict[str, Any]:
     row: dict[str, Any] = {"run": info.key, "store": info.path, "status": info.status,
                            "rows_committed": info.rows_committed, "rows": info.rows_allocated,
                            "last_step": info.last_step, "diverged_at": info.diverged_at}
-    for k in HYPERPARAMETERS:
+    for k in info.hyperparameters:
         if k in info.attrs:
             row[k] = info.attrs[k]
     for k in sorted(info.attrs):

@@ -117,7 +117,7 @@ int cmd_run(const RunArgs& a) {
                                    {"config", config::to_toml(cfg)},
                                    {"config_sha256", config_sha},
                                    {"data_sha256", data.sha256}};
-  for (auto& a : layout::family_attrs()) file_attrs.push_back(a);
+  for (auto& a : layout::file_attrs()) file_attrs.push_back(a);
   auto st = resume ? store::Store::open(path, MPI_COMM_WORLD)
                    : store::Store::create(path, MPI_COMM_WORLD, file_attrs, {{layout::model_key(cfg), trainer.set_tables()}},
                                           {trainer.layout(name)});

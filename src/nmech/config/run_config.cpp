@@ -98,47 +98,51 @@ using Check = std::string (*)(const RunConfig&);
 
 struct Field {
   std::string_view key;
+  std::string_view attribute;  // the run attribute it is stored as in the store; "": none
   Member member;
   Check check;  // nullptr: every value of the type is fine
 };
 
-// Same order as the header. Rules that involve two keys live in check_cross_keys.
+// Same order as the header. Rules that involve two keys live in check_cross_keys. Stored as run
+// attributes: the hyperparameters a reader groups and compares runs by (`model` as "model_name",
+// since "model" is the run's model key); not the run's name, paths, the device, the size keys the
+// model key already holds (classifier_width, mlp_depth, input_size), or time (resolved to steps).
 const Field kFields[] = {
-    {"name", &RunConfig::name, [](const RunConfig& c) { return check_name(c.name); }},
-    {"model", &RunConfig::model, [](const RunConfig& c) { return check_model(c.model); }},
-    {"width", &RunConfig::width, [](const RunConfig& c) { return positive_at_most(c.width, 64); }},
-    {"classifier_width", &RunConfig::classifier_width,
+    {"name", "", &RunConfig::name, [](const RunConfig& c) { return check_name(c.name); }},
+    {"model", "model_name", &RunConfig::model, [](const RunConfig& c) { return check_model(c.model); }},
+    {"width", "width", &RunConfig::width, [](const RunConfig& c) { return positive_at_most(c.width, 64); }},
+    {"classifier_width", "", &RunConfig::classifier_width,
      [](const RunConfig& c) { return between(c.classifier_width, 0, 1 << 20); }},
-    {"mlp_depth", &RunConfig::mlp_depth, [](const RunConfig& c) { return between(c.mlp_depth, 1, 256); }},
-    {"dropout", &RunConfig::dropout, [](const RunConfig& c) { return unit_interval(c.dropout); }},
-    {"bn_eps", &RunConfig::bn_eps, [](const RunConfig& c) { return positive(c.bn_eps); }},
-    {"init", &RunConfig::init,
+    {"mlp_depth", "", &RunConfig::mlp_depth, [](const RunConfig& c) { return between(c.mlp_depth, 1, 256); }},
+    {"dropout", "dropout", &RunConfig::dropout, [](const RunConfig& c) { return unit_interval(c.dropout); }},
+    {"bn_eps", "bn_eps", &RunConfig::bn_eps, [](const RunConfig& c) { return positive(c.bn_eps); }},
+    {"init", "init", &RunConfig::init,
      [](const RunConfig& c) { return one_of(c.init, {"paper", "torch"}, "init"); }},
-    {"dataset", &RunConfig::dataset,
+    {"dataset", "dataset", &RunConfig::dataset,
      [](const RunConfig& c) {
        return one_of(c.dataset, {"fashion-mnist", "synthetic", "tiny-imagenet", "cifar10", "cifar100"}, "dataset");
      }},
-    {"data_dir", &RunConfig::data_dir, nullptr},
-    {"input_size", &RunConfig::input_size, [](const RunConfig& c) { return between(c.input_size, 1, 4096); }},
-    {"augment", &RunConfig::augment, nullptr},
-    {"lr", &RunConfig::lr, [](const RunConfig& c) { return positive(c.lr); }},
-    {"weight_decay", &RunConfig::weight_decay,
+    {"data_dir", "", &RunConfig::data_dir, nullptr},
+    {"input_size", "", &RunConfig::input_size, [](const RunConfig& c) { return between(c.input_size, 1, 4096); }},
+    {"augment", "augment", &RunConfig::augment, nullptr},
+    {"lr", "lr", &RunConfig::lr, [](const RunConfig& c) { return positive(c.lr); }},
+    {"weight_decay", "weight_decay", &RunConfig::weight_decay,
      [](const RunConfig& c) { return non_negative(c.weight_decay); }},
-    {"momentum", &RunConfig::momentum, [](const RunConfig& c) { return unit_interval(c.momentum); }},
-    {"dampening", &RunConfig::dampening, [](const RunConfig& c) { return unit_interval(c.dampening); }},
-    {"nesterov", &RunConfig::nesterov, nullptr},
-    {"decoupled_weight_decay", &RunConfig::decoupled_weight_decay, nullptr},
-    {"batch_size", &RunConfig::batch_size, [](const RunConfig& c) { return between(c.batch_size, 1, 1 << 24); }},
-    {"steps", &RunConfig::steps, [](const RunConfig& c) { return between(c.steps, 1, 1'000'000'000); }},
-    {"time", &RunConfig::time, [](const RunConfig& c) { return non_negative(c.time); }},
-    {"seed", &RunConfig::seed, nullptr},
-    {"dtype", &RunConfig::dtype,
+    {"momentum", "momentum", &RunConfig::momentum, [](const RunConfig& c) { return unit_interval(c.momentum); }},
+    {"dampening", "dampening", &RunConfig::dampening, [](const RunConfig& c) { return unit_interval(c.dampening); }},
+    {"nesterov", "nesterov", &RunConfig::nesterov, nullptr},
+    {"decoupled_weight_decay", "decoupled_weight_decay", &RunConfig::decoupled_weight_decay, nullptr},
+    {"batch_size", "batch_size", &RunConfig::batch_size, [](const RunConfig& c) { return between(c.batch_size, 1, 1 << 24); }},
+    {"steps", "steps", &RunConfig::steps, [](const RunConfig& c) { return between(c.steps, 1, 1'000'000'000); }},
+    {"time", "", &RunConfig::time, [](const RunConfig& c) { return non_negative(c.time); }},
+    {"seed", "seed", &RunConfig::seed, nullptr},
+    {"dtype", "dtype", &RunConfig::dtype,
      [](const RunConfig& c) { return one_of(c.dtype, {"float32", "float64"}, "dtype"); }},
-    {"threads", &RunConfig::threads, [](const RunConfig& c) { return between(c.threads, 1, 1024); }},
-    {"device", &RunConfig::device, [](const RunConfig& c) { return one_of(c.device, {"cpu", "cuda"}, "device"); }},
-    {"record_every", &RunConfig::record_every,
+    {"threads", "threads", &RunConfig::threads, [](const RunConfig& c) { return between(c.threads, 1, 1024); }},
+    {"device", "", &RunConfig::device, [](const RunConfig& c) { return one_of(c.device, {"cpu", "cuda"}, "device"); }},
+    {"record_every", "record_every", &RunConfig::record_every,
      [](const RunConfig& c) { return at_least(c.record_every, 1); }},
-    {"eval_every", &RunConfig::eval_every, [](const RunConfig& c) { return at_least(c.eval_every, 0); }},
+    {"eval_every", "eval_every", &RunConfig::eval_every, [](const RunConfig& c) { return at_least(c.eval_every, 0); }},
 };
 
 const Field* find_field(std::string_view key) {
@@ -459,9 +463,28 @@ std::string to_toml(const RunConfig& cfg) {
   return out;
 }
 
+std::vector<std::pair<std::string, AttrValue>> run_attributes(const RunConfig& cfg) {
+  std::vector<std::pair<std::string, AttrValue>> out;
+  for (const Field& f : kFields) {
+    if (f.attribute.empty()) continue;
+    std::visit(
+        [&](auto m) {
+          using T = std::decay_t<decltype(cfg.*m)>;
+          if constexpr (std::is_same_v<T, std::string> || std::is_same_v<T, double>) {
+            out.emplace_back(std::string(f.attribute), AttrValue{cfg.*m});
+          } else {
+            out.emplace_back(std::string(f.attribute), AttrValue{static_cast<std::int64_t>(cfg.*m)});
+          }
+        },
+        f.member);
+  }
+  return out;
+}
+
 // model-w<width>[-cw<classifier_width>][-depth<mlp_depth>][-do<dropout>][-init<init>]-lr<lr>-wd<wd>
-// [-m<momentum>][-damp<dampening>][-nest][-dwd]-b<batch>[-f64 | -<dtype>][-syn | -<dataset>]-s<seed>. Optional parts appear only when they
-// change the run from plain SGD / the model's defaults, so the common names stay short.
+// [-m<momentum>][-damp<dampening>][-nest][-dwd]-b<batch>[-f64 | -<dtype>][-syn | -<dataset>]-s<seed>.
+// Optional parts appear only when they change the run from plain SGD / the model's defaults, so
+// the common names stay short.
 std::string short_name(const RunConfig& cfg) {
   if (!cfg.name.empty()) return cfg.name;
   const RunConfig defaults;

@@ -5,6 +5,8 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace nmech::config {
@@ -77,6 +79,10 @@ RunConfig parse_run_config(const std::string& toml_text, const std::string& orig
                            const std::vector<std::string>& overrides = {});
 // Canonical TOML of a resolved config (every key, sorted): stored in the run record and hashed.
 std::string to_toml(const RunConfig& cfg);
+// The run's hyperparameters as the store's run attributes, in the key table's order: the keys it
+// marks (run_config.cpp, kFields), bools and the seed as integers, `model` as "model_name".
+using AttrValue = std::variant<double, std::int64_t, std::string>;
+std::vector<std::pair<std::string, AttrValue>> run_attributes(const RunConfig& cfg);
 // Short readable name derived from the parameters, e.g. "vgg16_bn-w0.125-lr0.1-wd0.0005-m0.9-b128-s0".
 std::string short_name(const RunConfig& cfg);
 // SHA-256 hex of a text (for config hashes).

@@ -216,6 +216,7 @@ struct Axis {
   std::function<void(const SweepConfig&, std::size_t, RunConfig&)> assign;  // point i into a run
   std::function<std::string(const RunConfig&)> name_part;                   // "lr0.1", "b128", "vgg16_bn"
   std::function<std::string(const SweepConfig&)> toml;                      // the canonical list
+  std::function<AxisValue(const RunConfig&)> value;                         // a run's point
 };
 const std::vector<Axis>& axes();
 
@@ -463,7 +464,7 @@ std::map<std::string, std::string> key_values(const std::string& toml_text) {
 template <typename T, typename R>
 Axis make_axis(const char* key, const char* run_key, const char* prefix, std::vector<T> SweepConfig::*values,
                R RunConfig::*member, std::vector<T> (*read)(const toml::node&, const At&)) {
-  Axis a{key, run_key, {}, {}, {}, {}, {}, {}};
+  Axis a{key, run_key, {}, {}, {}, {}, {}, {}, {}};
   a.read = [=](SweepConfig& s, const toml::node& n, const At& at) { s.*values = read(n, at); };
   a.size = [=](const SweepConfig& s) { return (s.*values).size(); };
   a.check = [=](const SweepConfig& s) { check_axis(s, key, s.*values); };
@@ -478,6 +479,7 @@ Axis make_axis(const char* key, const char* run_key, const char* prefix, std::ve
     }
   };
   a.toml = [=](const SweepConfig& s) { return toml_list(s.*values); };
+  a.value = [=](const RunConfig& c) { return AxisValue{c.*member}; };
   return a;
 }
 
@@ -506,6 +508,12 @@ const std::vector<Axis>& axes() {
 }
 
 }  // namespace
+
+std::vector<std::pair<std::string, AxisValue>> grid_point(const RunConfig& c) {
+  std::vector<std::pair<std::string, AxisValue>> out;
+  for (const Axis& a : axes()) out.emplace_back(a.run_key, a.value(c));
+  return out;
+}
 
 const std::vector<std::string>& sweep_keys() {
   static const std::vector<std::string> keys = [] {

@@ -12,6 +12,8 @@
 // run key, read exactly as a run config file reads it.
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "nmech/config/reducer_settings.hpp"
@@ -53,6 +55,11 @@ struct RunSpec {
   RunConfig cfg;
   std::string name;
 };
+
+// A run's grid point, axis by axis in grid order: the run key and its value, a number or a name.
+// `nmech plan` lists runs by it, so a new axis shows there without a change.
+using AxisValue = std::variant<double, std::int64_t, std::uint64_t, std::string>;
+std::vector<std::pair<std::string, AxisValue>> grid_point(const RunConfig& c);
 
 // The sweep's own keys (the rest are run keys).
 const std::vector<std::string>& sweep_keys();

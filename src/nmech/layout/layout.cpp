@@ -135,9 +135,11 @@ std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets) {
   return t;
 }
 
-store::Attrs family_attrs() {
-  std::string names;
+store::Attrs file_attrs() {
+  std::string names, hyper;
   store::Attrs a;
+  for (const auto& [name, value] : config::run_attributes(config::RunConfig{}))
+    hyper += (hyper.empty() ? "" : " ") + name;
   for (Family f : theory::kFamilies) {
     const auto& t = theory::traits(f);
     names += (names.empty() ? "" : " ") + std::string(t.name);
@@ -147,6 +149,7 @@ store::Attrs family_attrs() {
     a.push_back({std::string(t.name) + "_error_scale", scale});
   }
   a.insert(a.begin(), store::Attrs::value_type{"families", names});
+  a.push_back({"hyperparameters", hyper});
   return a;
 }
 
@@ -165,16 +168,11 @@ store::RunLayout run_layout(const config::RunConfig& c, const symmetry::Symmetry
   l.model = model_key(c);
   l.rows = row_count(c.steps, c.record_every);
   l.datasets = run_datasets(sets, opt, c.eval_every > 0);
-  l.attrs = {{"model_name", c.model}, {"width", c.width}, {"dataset", c.dataset},
-             {"lr", c.lr}, {"weight_decay", c.weight_decay}, {"momentum", c.momentum},
-             {"dampening", c.dampening}, {"nesterov", std::int64_t{c.nesterov}},
-             {"decoupled_weight_decay", std::int64_t{c.decoupled_weight_decay}},
-             {"batch_size", c.batch_size}, {"steps", c.steps}, {"record_every", c.record_every},
-             {"seed", static_cast<std::int64_t>(c.seed)}, {"dtype", c.dtype}, {"bn_eps", c.bn_eps},
-             {"dropout", c.dropout}, {"init", c.init}, {"threads", c.threads},
-             {"augment", std::int64_t{c.augment}}, {"eval_every", c.eval_every},
-             {"classes", classes}, {"angle_eq", theory::angle_eq(opt)}, {"relax_steps", theory::relax_steps(opt)},
-             {"config", config::to_toml(c)}};
+  l.attrs = config::run_attributes(c);  // the hyperparameters, from the config's key table
+  l.attrs.insert(l.attrs.end(), {{"classes", classes},
+                                 {"angle_eq", theory::angle_eq(opt)},
+                                 {"relax_steps", theory::relax_steps(opt)},
+                                 {"config", config::to_toml(c)}});
   for (Family f : theory::kFamilies) {
     const auto osc = theory::Oscillator::make(f, opt);
     const std::string fam = theory::to_string(f);

@@ -33,11 +33,12 @@ std::string model_key(const config::RunConfig& cfg);
 store::RunLayout run_layout(const config::RunConfig& cfg, const symmetry::SymmetrySets& sets,
                             const std::string& run_name, std::int64_t classes);
 
-// The file attributes that describe the families to readers (docs/STORE.md "File attributes"):
-// "families" (their names, space-separated, in enum order), and per family "<f>_measured" (the
+// The file attributes that tell readers what the runs hold (docs/STORE.md "Root attributes"):
+// "families" (their names, space-separated, in enum order), per family "<f>_measured" (the
 // dataset its predictions follow) and "<f>_error_scale" (the datasets, joined by " + ", whose sum
-// normalises an error). From theory/family.hpp's table.
-store::Attrs family_attrs();
+// normalises an error), from theory/family.hpp's table; "hyperparameters", the run attributes
+// that come from the config's key table, in its order.
+store::Attrs file_attrs();
 
 // The store's set tables of a model.
 std::vector<store::SetTable> set_tables(const symmetry::SymmetrySets& sets);

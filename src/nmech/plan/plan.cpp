@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <type_traits>
+#include <variant>
 
 #include "nmech/models/wiring.hpp"
 #include "nmech/symmetry/sets.hpp"
@@ -122,6 +124,21 @@ std::string num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
+}
+
+std::string axis_text(const config::AxisValue& v) {
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return x;
+        } else if constexpr (std::is_floating_point_v<T>) {
+          return num(x);
+        } else {
+          return std::to_string(x);
+        }
+      },
+      v);
 }
 
 }  // namespace
@@ -243,21 +260,29 @@ std::string format_plan(const Plan& p) {
        (c.device == "cpu" ? std::string() : " on " + c.device) + ", a row every " +
        (c.record_every == 1 ? std::string("step") : std::to_string(c.record_every) + " steps and the last"));
   line("");
-  std::size_t w = 4;
-  for (const auto& r : p.runs) w = std::max(w, r.name.size());
-  char buf[512];
-  std::snprintf(buf, sizeof buf, "%-*s %10s %6s %10s %9s %6s %6s %8s %8s %10s", static_cast<int>(w), "run",
-                "lr", "batch", "wd", "momentum", "damp", "seed", "steps", "rows", "MB");
-  line(buf);
+  // One column per grid axis (config::grid_point), then the run's size.
+  std::vector<std::vector<std::string>> rows = {{"run"}};
+  for (const auto& [key, v] : config::grid_point(c)) rows[0].push_back(key);
+  for (const char* h : {"steps", "rows", "MB"}) rows[0].push_back(h);
   for (const auto& r : p.runs) {
-    std::snprintf(buf, sizeof buf, "%-*s %10s %6lld %10s %9s %6s %6llu %8lld %8llu %10s", static_cast<int>(w),
-                  r.name.c_str(), num(r.cfg.lr).c_str(), static_cast<long long>(r.cfg.batch_size),
-                  num(r.cfg.weight_decay).c_str(), num(r.cfg.momentum).c_str(), num(r.cfg.dampening).c_str(),
-                  static_cast<unsigned long long>(r.cfg.seed), static_cast<long long>(r.cfg.steps),
-                  static_cast<unsigned long long>(r.rows), mb(r.bytes).c_str());
-    line(buf);
+    std::vector<std::string> cells = {r.name};
+    for (const auto& [key, v] : config::grid_point(r.cfg)) cells.push_back(axis_text(v));
+    for (const std::string& s : {std::to_string(r.cfg.steps), std::to_string(r.rows), mb(r.bytes)}) cells.push_back(s);
+    rows.push_back(cells);
+  }
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& cells : rows)
+    for (std::size_t i = 0; i < cells.size(); ++i) width[i] = std::max(width[i], cells[i].size());
+  for (const auto& cells : rows) {
+    std::string text;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const std::string pad(width[i] - cells[i].size(), ' ');
+      text += i == 0 ? cells[i] + pad : " " + pad + cells[i];  // the name left, the numbers right
+    }
+    line(text);
   }
   line("");
+  char buf[512];
   line(std::to_string(p.runs.size()) + " runs, handed out longest first to " + std::to_string(p.groups) +
        (p.groups == 1 ? " group" : " groups") + " of " + std::to_string(p.ranks_per_run) +
        (p.ranks_per_run == 1 ? " rank" : " ranks") + " (world size " + std::to_string(p.world_size) + ")");
@@ -323,13 +348,11 @@ std::vector<std::string> sbatch_args(const Plan& p, const SlurmOptions& o) {
 std::string plan_json(const Plan& p) {
   nlohmann::json runs = nlohmann::json::array();
   for (const auto& r : p.runs) {
-    runs.push_back({{"name", r.name},         {"lr", r.cfg.lr},
-                    {"batch_size", r.cfg.batch_size}, {"weight_decay", r.cfg.weight_decay},
-                    {"momentum", r.cfg.momentum}, {"dampening", r.cfg.dampening},
-                    {"model", r.cfg.model},   {"seed", r.cfg.seed},
-                    {"steps", r.cfg.steps},   {"record_every", r.cfg.record_every},
-                    {"rows", r.rows},         {"datasets", r.datasets},
-                    {"values_per_row", r.values_per_row}, {"bytes", r.bytes}});
+    nlohmann::json run = {{"name", r.name},         {"steps", r.cfg.steps},   {"record_every", r.cfg.record_every},
+                          {"rows", r.rows},         {"datasets", r.datasets}, {"values_per_row", r.values_per_row},
+                          {"bytes", r.bytes}};
+    for (const auto& [key, v] : config::grid_point(r.cfg)) std::visit([&, k = key](const auto& x) { run[k] = x; }, v);
+    runs.push_back(run);
   }
   const auto& m = p.model;
   nlohmann::json set_counts = nlohmann::json::object();

@@ -56,8 +56,8 @@ struct RunLayout {
 // The version of the layout create() writes (file attribute format_version); bumped on any
 // change an older reader or writer would misread. 3: store_id and data_sha256. 4: each run has
 // its own set_index per family (kRunSetIndex), the dimension scale of its datasets' columns.
-// 5: the families described by file attributes (families, <f>_measured, <f>_error_scale), which
-// readers use instead of a list of their own.
+// 5: the families and the hyperparameters described by file attributes (families,
+// <f>_measured, <f>_error_scale, hyperparameters), which readers use instead of lists of their own.
 constexpr std::int64_t kFormatVersion = 5;
 // /runs/<run>/set_index/<family>: reserved in every run.
 constexpr const char* kRunSetIndex = "set_index";

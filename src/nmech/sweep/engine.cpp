@@ -124,7 +124,7 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
                               {"data_sha256", data.sha256},
                               {"ranks_per_run", sc.ranks_per_run},
                               {"libraries", library_versions()}};
-  for (auto& a : layout::family_attrs()) attrs.push_back(a);
+  for (auto& a : layout::file_attrs()) attrs.push_back(a);
   // Test hook (comm/watchdog.hpp): a rank that never joins the creation, as a stopped one would.
   if (comm::test_stall(rank, "store_create"))
     for (;;) pause();
