@@ -12,6 +12,7 @@
 #include <string>
 
 #include "harness.hpp"
+#include "nmech/data/load.hpp"
 #include "nmech/config/run_config.hpp"
 #include "nmech/comm/one_sided.hpp"
 #include "nmech/reduce/reducer_factory.hpp"
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
     auto cfg = config::parse_run_config(
         "", "<bench>", {"batch_size=" + std::to_string(batch), "steps=" + std::to_string(steps + warmup), "threads=1",
                       "width=" + width});
-    auto data = train::load_dataset(cfg, "<bench>");
+    auto data = data::load_dataset(cfg, "<bench>");
     train::Trainer trainer(cfg, data);
     std::unique_ptr<reduce::Reducer> reducer;
     if (size > 1) {

@@ -14,6 +14,7 @@
 #include <memory>
 
 #include "harness.hpp"
+#include "nmech/data/load.hpp"
 #include "nmech/config/run_config.hpp"
 #include "nmech/reduce/bucket_reducer.hpp"
 #include "nmech/comm/mpi_buckets.hpp"
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
     comm::Watchdog wd(MPI_COMM_WORLD, 600.0);
     comm::Comm group(MPI_COMM_WORLD, 1, wd);
     auto cfg = config::parse_run_config("", "<bench>", {"model=\"vgg16_bn\"", "width=1.0", "dataset=\"synthetic\""});
-    auto data = train::load_dataset(cfg, "<bench>");
+    auto data = data::load_dataset(cfg, "<bench>");
     train::Trainer trainer(cfg, data);
     std::vector<at::Tensor> params, grads;
     std::int64_t n = 0;

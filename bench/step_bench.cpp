@@ -12,8 +12,10 @@
 #include <cstring>
 #include <string>
 
+#include "nmech/data/load.hpp"
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
+#include "nmech/train/device.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
 #include "nmech/util/allocator.hpp"
@@ -38,7 +40,7 @@ int main(int argc, char** argv) {
   sets.insert(sets.begin(), {"dtype=\"" + dtype + "\"", "steps=" + std::to_string(steps + warmup), "device=" + device});
   auto cfg = config::parse_run_config("", "<bench>", sets);
   auto data = channels > 0 ? data::make_synthetic(std::max<std::int64_t>(4 * cfg.batch_size, 1024), channels, size, classes, 12345)
-                           : train::load_dataset(cfg, "<bench>");
+                           : data::load_dataset(cfg, "<bench>");
   const std::string where = train::training_device(cfg, 0, "<bench>");
   const bool gpu = where != "cpu";
   auto sync = [gpu] {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "nmech/data/load.hpp"
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
 #include "nmech/comm/comm.hpp"
@@ -21,6 +22,7 @@
 #include "nmech/sweep/signals.hpp"
 #include "nmech/theory/family.hpp"
 #include "nmech/layout/layout.hpp"
+#include "nmech/train/device.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/allocator.hpp"
 #include "nmech/util/build_info.hpp"
@@ -101,14 +103,14 @@ int cmd_run(const RunArgs& a) {
   const std::string device = train::training_device(cfg, comm::local_rank(MPI_COMM_WORLD), a.config);
   const std::string name = config::short_name(cfg);
   const std::string path = a.output.empty() ? name + ".h5" : a.output;
-  auto data = train::load_dataset(cfg, a.config);
+  auto data = data::load_dataset(cfg, a.config);
   plan::check_memory(cfg, cfg.batch_size, 1, a.config);
   const std::string config_sha = config::sha256_hex(config::to_toml(cfg));
   const std::string ckpt = path + ".ckpt/" + name + ".pt";
   const store::StoreLock lock = store::StoreLock::acquire(path);
   const bool resume = resumes(path, ckpt, a.overwrite, config_sha, data.sha256);
   sweep::install_stop_signals();
-  const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? train::load_eval_dataset(cfg) : nmech::data::Dataset{};
+  const nmech::data::Dataset eval_data = cfg.eval_every > 0 ? data::load_eval_dataset(cfg) : nmech::data::Dataset{};
   train::Trainer trainer(cfg, data, device);
   trainer.set_eval_data(cfg.eval_every > 0 ? &eval_data : nullptr);  // as a sweep does
   store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},

@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "nmech/data/load.hpp"
 #include "nmech/config/run_config.hpp"
 #include "nmech/data/dataset.hpp"
 #include "nmech/net/net.hpp"
@@ -194,7 +195,7 @@ int cmd_verify(const VerifyArgs& a) {
   overrides.push_back("dtype=" + a.dtype);
   overrides.push_back("batch_size=" + std::to_string(a.batch));
   const auto cfg = config::parse_run_config("", "--set", overrides);
-  const auto data = train::load_dataset(cfg, "--batch");
+  const auto data = data::load_dataset(cfg, "--batch");
   torch::set_num_threads(static_cast<int>(cfg.threads));
   const auto dtype = cfg.dtype == "float64" ? torch::kDouble : torch::kFloat;
   const auto control = control_for(a, cfg, data);

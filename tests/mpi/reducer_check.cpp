@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <string>
 
+#include "nmech/data/load.hpp"
 #include "nmech/config/run_config.hpp"
 #include "nmech/reduce/bucket_reducer.hpp"
 #include "nmech/comm/comm.hpp"
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
     comm::Comm group(MPI_COMM_WORLD, 1, wd);
     auto cfg = config::parse_run_config("", "<check>",
                                         {"model=\"vgg11_bn\"", "width=0.125", "dtype=\"float64\"", "dataset=\"synthetic\""});
-    auto data = train::load_dataset(cfg, "<check>");
+    auto data = data::load_dataset(cfg, "<check>");
     train::Trainer trainer(cfg, data);
     std::vector<at::Tensor> params;
     for (auto& [name, p] : trainer.state().named) params.push_back(p);

@@ -28,7 +28,7 @@ std::string where_of(const config::SweepConfig& s, const std::string& key) {
   return it == s.where.end() ? s.origin : it->second;
 }
 
-// The network's input as train::load_dataset provides it: the dataset's channels and classes
+// The network's input as data::load_dataset provides it: the dataset's channels and classes
 // (config::dataset_shape), padded to input_size.
 models::ModelSpec model_spec(const config::RunConfig& c) {
   const auto shape = config::dataset_shape(c.dataset);

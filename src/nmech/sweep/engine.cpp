@@ -1,3 +1,4 @@
+#include "nmech/data/load.hpp"
 #include "nmech/sweep/engine.hpp"
 
 #include <cctype>
@@ -28,6 +29,7 @@
 #include "nmech/sweep/provenance.hpp"
 #include "nmech/sweep/signals.hpp"
 #include "nmech/layout/layout.hpp"
+#include "nmech/train/device.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/util/utc.hpp"
 #include "nmech/util/build_info.hpp"
@@ -421,8 +423,8 @@ int run_sweep(const SweepOptions& o) {
   const auto sc = config::load_sweep_config(o.config);
   check_world(size, o.config);
   const Plan plan = plan::make_plan(sc, size, o.config, o.store);
-  const data::Dataset data = train::load_dataset(plan.runs.front().cfg, o.config);
-  for (const auto& r : plan.runs) train::check_dataset(r.cfg, data, o.config);
+  const data::Dataset data = data::load_dataset(plan.runs.front().cfg, o.config);
+  for (const auto& r : plan.runs) data::check_dataset(r.cfg, data, o.config);
   std::set<std::string> judged;  // each model shape, batch and dtype of the grid once
   for (const auto& r : plan.runs)
     if (judged.insert(layout::model_key(r.cfg) + "/" + std::to_string(r.cfg.batch_size) + r.cfg.dtype).second)
@@ -430,7 +432,7 @@ int run_sweep(const SweepOptions& o) {
   const std::string device = train::training_device(plan.runs.front().cfg, comm::local_rank(world), o.config);
   check_gpu_reducer(sc, device, comm::local_size(world), o.config);
   nmech::data::Dataset eval_data;  // eval_every is one value for the whole sweep
-  if (plan.runs.front().cfg.eval_every > 0) eval_data = train::load_eval_dataset(plan.runs.front().cfg);
+  if (plan.runs.front().cfg.eval_every > 0) eval_data = data::load_eval_dataset(plan.runs.front().cfg);
   const store::StoreLock lock = lock_store(plan.store_path, world, rank);
   store::Store st = open_or_create(plan, sc, data, world, rank, o.collective_timeout_s);
   try {

@@ -1,3 +1,4 @@
+#include "nmech/train/device.hpp"
 #include "nmech/train/trainer.hpp"
 
 #include <torch/torch.h>
@@ -33,18 +34,6 @@ constexpr std::uint64_t kFlushBytes = 64ull << 20;
 }  // namespace
 
 namespace {
-// A file from `nmech prepare-data`: it must hold the dataset the config names, in its image
-// shape. The classes are the file's (a subset of the classes, e.g. a miniature, is fine).
-data::Dataset load_prepared(const config::RunConfig& cfg, const std::string& split) {
-  data::Dataset d = data::load_packed(cfg.data_dir, split);
-  const auto shape = config::dataset_shape(cfg.dataset);
-  const std::string name = d.name.substr(0, d.name.find(' '));
-  if (name != cfg.dataset || d.channels != shape.channels || d.height != shape.size)
-    throw data::DataError(cfg.data_dir + ": holds " + name + " (" + std::to_string(d.channels) + "×" +
-                          std::to_string(d.height) + "×" + std::to_string(d.width) + " images), not the dataset '" +
-                          cfg.dataset + "' of the config");
-  return d;
-}
 
 // A batch made on the host, on the training device (a copy only where that is a GPU).
 data::Batch to_device(data::Batch b, const torch::Device& device) {
@@ -56,57 +45,6 @@ data::Batch to_device(data::Batch b, const torch::Device& device) {
 
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d) {
   return config::model_spec(cfg, d.channels, d.classes);
-}
-
-data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& origin) {
-  data::Dataset d = cfg.dataset == "synthetic"       ? data::make_synthetic(1024, 1, 28, 10, 12345)
-                   : cfg.dataset == "fashion-mnist" ? data::load_fashion_mnist(cfg.data_dir, true)
-                                                    : load_prepared(cfg, "train");
-  check_dataset(cfg, d, origin);
-  d.sha256 = data::fingerprint(d);
-  return d;
-}
-
-data::Dataset load_eval_dataset(const config::RunConfig& cfg) {
-  if (cfg.dataset == "synthetic") return data::make_synthetic(256, 1, 28, 10, 54321);
-  if (cfg.dataset == "fashion-mnist") return data::load_fashion_mnist(cfg.data_dir, false);
-  return load_prepared(cfg, "val");
-}
-
-void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin) {
-  if (cfg.batch_size > d.count)
-    throw config::ConfigError(origin + ": key 'batch_size': " + std::to_string(cfg.batch_size) +
-                              " exceeds the " + std::to_string(d.count) + " images of " + d.name);
-  if (cfg.input_size < d.height)
-    throw config::ConfigError(origin + ": key 'input_size': " + std::to_string(cfg.input_size) +
-                              " is smaller than the " + std::to_string(d.height) + "-pixel images");
-}
-
-namespace {
-// float32 means float32 on a GPU too (no TF32 tensor-core rounding of convolutions and matrix
-// products, which PyTorch allows for cuDNN by default), and the same kernels every run
-// (deterministic cuDNN, no autotuning), so a resumed run repeats an uninterrupted one.
-void use_exact_gpu_kernels() {
-  auto& ctx = at::globalContext();
-  ctx.setAllowTF32CuDNN(false);
-  ctx.setAllowTF32CuBLAS(false);
-  ctx.setDeterministicCuDNN(true);
-  ctx.setBenchmarkCuDNN(false);
-}
-}  // namespace
-
-int visible_gpus() { return static_cast<int>(torch::cuda::device_count()); }
-
-std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin) {
-  if (cfg.device == "cpu") return "cpu";
-  const int gpus = visible_gpus();
-#ifdef NMECH_TORCH_CUDA
-  if (gpus == 0) throw config::ConfigError(origin + ": key 'device': \"cuda\" but no GPU is visible to this process");
-#else
-  throw config::ConfigError(origin + ": key 'device': \"cuda\" but this nmech was built with a LibTorch without "
-                            "CUDA (README: the GPU build)");
-#endif
-  return "cuda:" + std::to_string(local_rank % gpus);
 }
 
 Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const std::string& device)

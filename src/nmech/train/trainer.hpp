@@ -46,22 +46,6 @@ struct RunHooks {
 };
 
 models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& d);
-// Loads the configured dataset; DataError or ConfigError (batch larger than the data) on bad input.
-data::Dataset load_dataset(const config::RunConfig& cfg, const std::string& origin);
-// The validation split of the configured dataset (Fashion-MNIST's test images, a packed file's
-// val split, a second synthetic set), for eval_every > 0.
-data::Dataset load_eval_dataset(const config::RunConfig& cfg);
-// The checks load_dataset makes, for another config on the same data (the runs of a sweep).
-void check_dataset(const config::RunConfig& cfg, const data::Dataset& d, const std::string& origin);
-
-// GPUs this process sees (0 with a LibTorch without CUDA).
-int visible_gpus();
-
-// Where a run trains: "cpu", or "cuda:<local_rank modulo the GPUs visible>" for device = "cuda"
-// (local_rank: comm::local_rank, the rank's index on its node). A ConfigError naming `origin` and
-// key 'device' where no GPU is visible or this LibTorch was built without CUDA.
-std::string training_device(const config::RunConfig& cfg, int local_rank, const std::string& origin);
-
 // Whose a checkpoint is, besides the run's config and data (which the trainer knows).
 struct CheckpointOwner {
   std::string store_id;             // store::Store::id() of the store the rows go to

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "nmech/data/load.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
 
@@ -25,7 +26,7 @@ trace::RowBlock rows(bool prefetch, std::int64_t from, std::int64_t to, const st
   auto sets = kSets;
   if (!more.empty()) sets.push_back(more);
   const auto cfg = config::parse_run_config("", "<test>", sets);
-  const auto data = train::load_dataset(cfg, "<test>");
+  const auto data = data::load_dataset(cfg, "<test>");
   train::Trainer trainer(cfg, data);
   auto& s = trainer.state();
   s.prefetch = prefetch;
@@ -65,7 +66,7 @@ TEST(Prefetch, CheckpointWithABatchDrawnAheadResumesAtIt) {
   const std::string path = (std::filesystem::temp_directory_path() / "nmech_prefetch_test.pt").string();
   {
     const auto cfg = config::parse_run_config("", "<test>", kSets);
-    const auto data = train::load_dataset(cfg, "<test>");
+    const auto data = data::load_dataset(cfg, "<test>");
     train::Trainer trainer(cfg, data);
     auto& s = trainer.state();
     s.prefetch = true;

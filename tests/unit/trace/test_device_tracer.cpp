@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "nmech/data/load.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
 
@@ -20,7 +21,7 @@ struct Traced {
 
 Traced trace_run(const std::vector<std::string>& sets, bool device_reductions) {
   const auto cfg = config::parse_run_config("", "<test>", sets);
-  const auto data = train::load_dataset(cfg, "<test>");
+  const auto data = data::load_dataset(cfg, "<test>");
   train::Trainer trainer(cfg, data);
   auto& s = trainer.state();
   if (device_reductions) s.tracer->use_device_reductions();

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "nmech/data/load.hpp"
 #include "nmech/theory/exact.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"
@@ -25,7 +26,7 @@ BiasTrace trace_biases(const std::string& dtype, double momentum, int steps) {
                                                      "batch_size=16", "dtype=\"" + dtype + "\"",
                                                      "momentum=" + std::to_string(momentum),
                                                      "steps=" + std::to_string(steps)});
-  auto data = train::load_dataset(cfg, "<test>");
+  auto data = data::load_dataset(cfg, "<test>");
   train::Trainer trainer(cfg, data);
   auto& s = trainer.state();
   std::vector<at::Tensor> biases, weights;
