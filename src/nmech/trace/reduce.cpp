@@ -11,7 +11,7 @@
 namespace nmech::trace {
 
 void Sums::reset(std::size_t n) {
-  for (auto* v : {&x, &ax, &xx, &yy, &dd, &xy, &y}) v->assign(n, 0.0);
+  for (auto* v : {&sum, &abs_sum, &sq, &y_sq, &d_sq, &xy, &y_sum}) v->assign(n, 0.0);
 }
 
 namespace {
@@ -22,13 +22,13 @@ constexpr bool has(unsigned m, unsigned bit) { return (m & bit) != 0; }
 template <unsigned M>
 void add_sums(Sums& s, std::int64_t k, double sx, double sa, double sxx, double syy, double sdd, double sxy,
               double sy) {
-  if constexpr (has(M, kSum)) s.x[k] += sx;
-  if constexpr (has(M, kAbs)) s.ax[k] += sa;
-  if constexpr (has(M, kSq)) s.xx[k] += sxx;
-  if constexpr (has(M, kYSq)) s.yy[k] += syy;
-  if constexpr (has(M, kDSq)) s.dd[k] += sdd;
+  if constexpr (has(M, kSum)) s.sum[k] += sx;
+  if constexpr (has(M, kAbs)) s.abs_sum[k] += sa;
+  if constexpr (has(M, kSq)) s.sq[k] += sxx;
+  if constexpr (has(M, kYSq)) s.y_sq[k] += syy;
+  if constexpr (has(M, kDSq)) s.d_sq[k] += sdd;
   if constexpr (has(M, kXY)) s.xy[k] += sxy;
-  if constexpr (has(M, kYSum)) s.y[k] += sy;
+  if constexpr (has(M, kYSum)) s.y_sum[k] += sy;
 }
 
 // One slice [outer, n, inner]; W is a compile-time mask so each pass has only its own work.

@@ -9,10 +9,12 @@
 
 namespace nmech::trace {
 
-// Per-set sums of one pass over pairs (x, y): Σx, Σ|x|, Σx², and when y is given Σy², Σ(y+λx)²,
-// Σxy, Σy. Before a step x = θ_k, y = g_k gives S, L1, Q, G, D, P, Σg.
+// Per-set sums of one pass over pairs (x, y), each named as its Want bit: sum Σx, abs_sum Σ|x|,
+// sq Σx², and when y is given y_sq Σy², d_sq Σ(y+λx)², xy Σxy, y_sum Σy. Before a step x = θ_k,
+// y = g_k gives S, Σ|θ|, Q, G, D, P, Σg (docs/THEORY.md's glossary); after it x = θ_{k+1}, y = v_{k+1}
+// gives Q_{k+1} and V_{k+1}; the Nesterov pass x = u_k, y = v_{k+1} gives |u_k|² and ⟨u_k, v_{k+1}⟩.
 struct Sums {
-  std::vector<double> x, ax, xx, yy, dd, xy, y;
+  std::vector<double> sum, abs_sum, sq, y_sq, d_sq, xy, y_sum;
   void reset(std::size_t n);
 };
 

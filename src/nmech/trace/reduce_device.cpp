@@ -14,8 +14,9 @@ struct Quantity {
   unsigned bit;
   std::vector<double> Sums::*sum;
 };
-constexpr Quantity kOrder[] = {{kSum, &Sums::x},   {kAbs, &Sums::ax}, {kSq, &Sums::xx}, {kYSq, &Sums::yy},
-                               {kDSq, &Sums::dd},  {kXY, &Sums::xy},  {kYSum, &Sums::y}};
+constexpr Quantity kOrder[] = {{kSum, &Sums::sum},   {kAbs, &Sums::abs_sum}, {kSq, &Sums::sq},
+                               {kYSq, &Sums::y_sq},  {kDSq, &Sums::d_sq},    {kXY, &Sums::xy},
+                               {kYSum, &Sums::y_sum}};
 
 }  // namespace
 

@@ -51,8 +51,9 @@ struct Tracer::FamilyTrace {
   std::unique_ptr<theory::ExactQuadratic> exact_q;
   std::unique_ptr<theory::ContinuousPredictor> paper, modloss;
   std::vector<double> measured;  // S_k, Q_k or R_k
-  // forcing differences kept alive for theory::Forcing's pointers
-  std::vector<double> g, d, v, u, uv;
+  // the forcing of update k (rescale: in − out), kept alive for theory::Forcing's pointers; the
+  // names of theory::Forcing and of the store's datasets
+  std::vector<double> grad_sq, step_sq, velocity_sq, update_sq, update_dot_velocity;
 };
 
 Tracer::Tracer(const symmetry::SymmetrySets& sets, const std::vector<std::pair<std::string, at::Tensor>>& params,
@@ -186,33 +187,33 @@ void Tracer::publish_theta(Tracer::FamilyTrace& fam, bool with_grad) {
   const std::string& px = fam.prefix;
   switch (fam.kind) {
     case Family::translation:
-      fam.measured = fam.pre_in.x;
-      set(px + "translation_sum", fam.pre_in.x);
-      set(px + "translation_abs_sum", fam.pre_in.ax);
+      fam.measured = fam.pre_in.sum;
+      set(px + "translation_sum", fam.pre_in.sum);
+      set(px + "translation_abs_sum", fam.pre_in.abs_sum);
       if (with_grad) {
-        set(px + "grad_sum", fam.pre_in.y);
-        set(px + "grad_sq", fam.pre_in.yy);  // |Σg|/√(|A|G) is the normalised constraint (docs/THEORY.md §2a)
+        set(px + "grad_sum", fam.pre_in.y_sum);
+        set(px + "grad_sq", fam.pre_in.y_sq);  // |Σg|/√(|A|G) is the normalised constraint (docs/THEORY.md §2a)
       }
       break;
     case Family::scale:
-      fam.measured = fam.pre_in.xx;
-      set(px + "scale_sq_norm", fam.pre_in.xx);
+      fam.measured = fam.pre_in.sq;
+      set(px + "scale_sq_norm", fam.pre_in.sq);
       if (with_grad) {
-        set(px + "grad_sq", fam.pre_in.yy);
-        set(px + "step_sq", fam.pre_in.dd);
+        set(px + "grad_sq", fam.pre_in.y_sq);
+        set(px + "step_sq", fam.pre_in.d_sq);
         set(px + "theta_dot_grad", fam.pre_in.xy);
       }
       break;
     case Family::rescale:
-      fam.measured = minus(fam.pre_in.xx, fam.pre_out.xx);
+      fam.measured = minus(fam.pre_in.sq, fam.pre_out.sq);
       set(px + "rescale_diff", fam.measured);
-      set(px + "sq_norm_in", fam.pre_in.xx);
-      set(px + "sq_norm_out", fam.pre_out.xx);
+      set(px + "sq_norm_in", fam.pre_in.sq);
+      set(px + "sq_norm_out", fam.pre_out.sq);
       if (with_grad) {
-        set(px + "grad_sq_in", fam.pre_in.yy);
-        set(px + "grad_sq_out", fam.pre_out.yy);
-        set(px + "step_sq_in", fam.pre_in.dd);
-        set(px + "step_sq_out", fam.pre_out.dd);
+        set(px + "grad_sq_in", fam.pre_in.y_sq);
+        set(px + "grad_sq_out", fam.pre_out.y_sq);
+        set(px + "step_sq_in", fam.pre_in.d_sq);
+        set(px + "step_sq_out", fam.pre_out.d_sq);
         set(px + "theta_dot_grad_in", fam.pre_in.xy);
         set(px + "theta_dot_grad_out", fam.pre_out.xy);
       }
@@ -317,27 +318,27 @@ void Tracer::after_step(std::int64_t k, const std::vector<at::Tensor>& buffers,
       set(px + name, a);
       return a;
     };
-    fam.g = rescale ? minus(fam.pre_in.yy, fam.pre_out.yy) : fam.pre_in.yy;
-    fam.d = rescale ? minus(fam.pre_in.dd, fam.pre_out.dd) : fam.pre_in.dd;
+    fam.grad_sq = rescale ? minus(fam.pre_in.y_sq, fam.pre_out.y_sq) : fam.pre_in.y_sq;
+    fam.step_sq = rescale ? minus(fam.pre_in.d_sq, fam.pre_out.d_sq) : fam.pre_in.d_sq;
     theory::Forcing f;
-    f.grad_sq = fam.g.data();
-    f.step_sq = fam.d.data();
+    f.grad_sq = fam.grad_sq.data();
+    f.step_sq = fam.step_sq.data();
     if (hb) {
-      fam.v = side("velocity_sq", fam.post_in.yy, fam.post_out.yy);
-      f.velocity_sq = fam.v.data();
+      fam.velocity_sq = side("velocity_sq", fam.post_in.y_sq, fam.post_out.y_sq);
+      f.velocity_sq = fam.velocity_sq.data();
     }
     if (nesterov) {
-      fam.u = side("update_sq", fam.upd_in.xx, fam.upd_out.xx);
-      fam.uv = side("update_dot_velocity", fam.upd_in.xy, fam.upd_out.xy);
-      f.update_sq = fam.u.data();
-      f.update_dot_velocity = fam.uv.data();
+      fam.update_sq = side("update_sq", fam.upd_in.sq, fam.upd_out.sq);
+      fam.update_dot_velocity = side("update_dot_velocity", fam.upd_in.xy, fam.upd_out.xy);
+      f.update_sq = fam.update_sq.data();
+      f.update_dot_velocity = fam.update_dot_velocity.data();
     }
     if (fam.kind == Family::scale && !opt_.decoupled) {
       // |θ_{k+1} − θ_k|²/η² is |u_k|²: V (heavy ball), |u|² (Nesterov), D (SGD)
-      const std::vector<double>& u = nesterov ? fam.upd_in.xx : hb ? fam.post_in.yy : fam.pre_in.dd;
+      const std::vector<double>& u = nesterov ? fam.upd_in.sq : hb ? fam.post_in.y_sq : fam.pre_in.d_sq;
       std::vector<double> angle(fam.count);
       for (std::int64_t i = 0; i < fam.count; ++i)
-        angle[i] = theory::angle_step(fam.pre_in.xx[i], fam.post_in.xx[i], u[i], opt_.lr);
+        angle[i] = theory::angle_step(fam.pre_in.sq[i], fam.post_in.sq[i], u[i], opt_.lr);
       set(px + "angle_step", angle);
     }
     fam.exact_q->advance(f);

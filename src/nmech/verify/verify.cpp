@@ -351,7 +351,7 @@ void Verifier::epsilon_terms(FamilyWork& fw, trace::Sums& in) {
       const std::int64_t s = sl->first_set + j;
       fw.eps_ratio[s] = eps / (b.var[j] + eps);
       fw.eps_term[s] = fw.eps_ratio[s] * w.data_ptr<double>()[j] * gw.data_ptr<double>()[j];
-      fw.eps_norm[s] = ratio(std::abs(fw.eps_term[s]), std::sqrt(in.xx[s] * in.yy[s]));
+      fw.eps_norm[s] = ratio(std::abs(fw.eps_term[s]), std::sqrt(in.sq[s] * in.y_sq[s]));
     }
   }
 }
@@ -371,7 +371,7 @@ void Verifier::group_epsilon_term(FamilyWork& fw, trace::Sums& in, std::int64_t 
   }
   fw.eps_ratio[s] = worst_ratio;
   fw.eps_term[s] = term;
-  fw.eps_norm[s] = ratio(std::abs(term), std::sqrt(in.xx[s] * in.yy[s]));
+  fw.eps_norm[s] = ratio(std::abs(term), std::sqrt(in.sq[s] * in.y_sq[s]));
 }
 
 // docs/THEORY.md §2a item 2, every set, from per-set reductions of one gradient.
@@ -388,17 +388,17 @@ void Verifier::gradient_checks(FamilyWork& fw) {
   if (fw.family == Family::scale) epsilon_terms(fw, in);
   const auto sizes = fw.fs->sizes();
   for (std::int64_t s = 0; s < n; ++s) {
-    fw.zero_grad[s] = in.yy[s] + out.yy[s] == 0;
+    fw.zero_grad[s] = in.y_sq[s] + out.y_sq[s] == 0;
     switch (fw.family) {
       case Family::translation:
-        fw.gradient[s] = clean(ratio(std::abs(in.y[s]), std::sqrt(double(sizes[s]) * in.yy[s])));
+        fw.gradient[s] = clean(ratio(std::abs(in.y_sum[s]), std::sqrt(double(sizes[s]) * in.y_sq[s])));
         break;
       case Family::scale:
-        fw.gradient[s] = clean(ratio(std::abs(in.xy[s] - fw.eps_term[s]), std::sqrt(in.xx[s] * in.yy[s])));
+        fw.gradient[s] = clean(ratio(std::abs(in.xy[s] - fw.eps_term[s]), std::sqrt(in.sq[s] * in.y_sq[s])));
         break;
       case Family::rescale:
         fw.gradient[s] = clean(ratio(std::abs(in.xy[s] - out.xy[s]),
-                                     std::sqrt(in.xx[s] * in.yy[s]) + std::sqrt(out.xx[s] * out.yy[s])));
+                                     std::sqrt(in.sq[s] * in.y_sq[s]) + std::sqrt(out.sq[s] * out.y_sq[s])));
         break;
     }
   }

@@ -26,17 +26,17 @@ void check(at::ScalarType dtype, std::int64_t outer, std::int64_t n, std::int64_
   for (unsigned want : {kTranslation, kQuadratic, kAfterStep, kUpdate, kThetaOnly, kSq, kYSq, kAll}) {
     Sums host, dev;
     host.reset(n + 4), dev.reset(n + 4);
-    host.xx[0] = dev.xx[0] = 1.5;  // sums are added to what is there
+    host.sq[0] = dev.sq[0] = 1.5;  // sums are added to what is there
     DeviceSums queue;
     accumulate(sl, x, y, kLambda, host, want);
     queue.accumulate(sl, x, y, kLambda, dev, want);
     queue.accumulate(sl, x, y, kLambda, dev, want);  // twice, flushed in one copy: twice the sums
-    for (auto& v : {&dev.x, &dev.ax, &dev.xx, &dev.yy, &dev.dd, &dev.xy, &dev.y})
+    for (auto& v : {&dev.sum, &dev.abs_sum, &dev.sq, &dev.y_sq, &dev.d_sq, &dev.xy, &dev.y_sum})
       for (double e : *v) ASSERT_TRUE(e == 0.0 || e == 1.5) << "added before flush()";
     queue.flush();
-    for (auto m : {&Sums::x, &Sums::ax, &Sums::xx, &Sums::yy, &Sums::dd, &Sums::xy, &Sums::y}) {
+    for (auto m : {&Sums::sum, &Sums::abs_sum, &Sums::sq, &Sums::y_sq, &Sums::d_sq, &Sums::xy, &Sums::y_sum}) {
       std::vector<double> twice = host.*m;
-      for (std::size_t i = 0; i < twice.size(); ++i) twice[i] = i == 0 && m == &Sums::xx ? 1.5 + 2 * (twice[i] - 1.5) : 2 * twice[i];
+      for (std::size_t i = 0; i < twice.size(); ++i) twice[i] = i == 0 && m == &Sums::sq ? 1.5 + 2 * (twice[i] - 1.5) : 2 * twice[i];
       EXPECT_LE(worst(dev.*m, twice), 1e-13) << "mask " << want;
     }
   }
@@ -47,8 +47,8 @@ void check(at::ScalarType dtype, std::int64_t outer, std::int64_t n, std::int64_
   queue.accumulate(sl, x * 100, y, 1.0, a, kQuadratic);
   queue.flush();
   accumulate(sl, x * 100, y, 1.0, b, kQuadratic);
-  EXPECT_LE(worst(a.dd, b.dd), 1e-13);
-  EXPECT_GT(worst(a.dd, a.yy), 0.5);
+  EXPECT_LE(worst(a.d_sq, b.d_sq), 1e-13);
+  EXPECT_GT(worst(a.d_sq, a.y_sq), 0.5);
 }
 
 TEST(DeviceReduce, Float64MatchesHostPasses) {
@@ -68,7 +68,7 @@ TEST(DeviceReduce, RefusesMismatchedTensors) {
   EXPECT_THROW(queue.accumulate(sl, torch::zeros({12}), torch::zeros({12}, torch::kDouble), 0.0, s, kQuadratic),
                std::logic_error);
   queue.flush();  // nothing queued
-  EXPECT_EQ(s.xx, std::vector<double>(3, 0.0));
+  EXPECT_EQ(s.sq, std::vector<double>(3, 0.0));
 }
 
 }  // namespace

@@ -27,17 +27,17 @@ void check(at::ScalarType dtype, std::int64_t O, std::int64_t I, std::int64_t K,
   for (const Case c : {Case{kQuadratic, kQuadratic}, Case{kAfterStep, kYSq}, Case{kYSq, kYSq}, Case{kThetaOnly, kThetaOnly}}) {
     Sums rf, cf, rs, cs;
     rf.reset(O + 5), rs.reset(O + 5), cf.reset(I + 3), cs.reset(I + 3);
-    rf.xx[0] = rs.xx[0] = 1.5;  // sums are added to what is there
+    rf.sq[0] = rs.sq[0] = 1.5;  // sums are added to what is there
     accumulate_rows_and_columns(row, rf, c.rm, col, cf, c.cm, x, y, 5e-4);
     accumulate(row, x, y, 5e-4, rs, c.rm);
     accumulate(col, x, y, 5e-4, cs, c.cm);
-    for (auto m : {&Sums::x, &Sums::ax, &Sums::xx, &Sums::yy, &Sums::dd, &Sums::xy, &Sums::y}) {
+    for (auto m : {&Sums::sum, &Sums::abs_sum, &Sums::sq, &Sums::y_sq, &Sums::d_sq, &Sums::xy, &Sums::y_sum}) {
       EXPECT_LE(worst(rf.*m, rs.*m), tol) << "rows, masks " << c.rm << "/" << c.cm;
       EXPECT_LE(worst(cf.*m, cs.*m), tol) << "columns, masks " << c.rm << "/" << c.cm;
     }
     if (c.rm == kQuadratic) {  // the comparison has teeth: rows are not columns
-      EXPECT_GT(worst(std::vector<double>(rf.xx.begin() + 2, rf.xx.begin() + 2 + std::min(O, I)),
-                      std::vector<double>(cs.xx.begin() + 1, cs.xx.begin() + 1 + std::min(O, I))),
+      EXPECT_GT(worst(std::vector<double>(rf.sq.begin() + 2, rf.sq.begin() + 2 + std::min(O, I)),
+                      std::vector<double>(cs.sq.begin() + 1, cs.sq.begin() + 1 + std::min(O, I))),
                 1e-3);
     }
   }
