@@ -45,6 +45,11 @@ class FamilyTraits:
     error_scale: tuple[str, ...]
 
 
+def families_of(runs: "list[RunInfo]") -> list[str]:
+    """The families any of the runs has sets of, in the stores' order."""
+    return list(dict.fromkeys(fam for r in runs for fam in r.family_traits if fam in r.families))
+
+
 def read_families(f: h5py.File) -> dict[str, FamilyTraits]:
     """Every family the store knows, in its order (the file attribute "families")."""
     names = str(_plain(f.attrs["families"])).split()

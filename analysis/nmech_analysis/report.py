@@ -14,6 +14,7 @@ import re
 from typing import Any, Callable
 
 from . import figures, science
+from .reader import families_of
 from .summary import (DEFAULT_MAX_ROWS, RunResult, analyse, default_workers, format_value,
                       status_counts, write_csv)
 
@@ -114,7 +115,7 @@ def _grid_figures(results: list[RunResult], out: str, x: str,
 
     add("grid", "heatmap_status.png", "Status of every run (diverged cells give the step of divergence).",
         _heatmap, results, "status", x, y, "run status", "status")
-    fams = [f for f in ("translation", "scale", "rescale") if any(f in r.families for r in results)]
+    fams = families_of([r.info for r in results])
     for fam in fams:
         for m in FAMILY_METRICS:
             metric = f"{fam}_{m}"
@@ -217,7 +218,7 @@ def _findings_section(results: list[RunResult]) -> list[str]:
     """The answer first: how well each prediction holds over the finished runs, and what broke."""
     done = [r for r in results if r.info.status == "done"]
     rows: list[tuple[str, str]] = []
-    for fam in ("translation", "scale", "rescale"):
+    for fam in families_of([r.info for r in done]):
         have = [r for r in done if fam in r.families]
         if not have:
             continue

@@ -11,6 +11,7 @@ finite values. Formulas cite docs/THEORY.md.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import csv
 import math
@@ -26,13 +27,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from . import fits, theory  # noqa: E402
-from .reader import RunInfo, RunView, axis_names, open_store, row_selection  # noqa: E402
+from .reader import RunInfo, RunView, axis_names, families_of, open_store, row_selection  # noqa: E402
 from .summary import RunResult, format_value  # noqa: E402
 
 DPI = 80  # as figures.py
 MAX_ROWS = 500
-FAMILIES = ("translation", "scale", "rescale")
-FAM_COLOR = {"translation": "#1f77b4", "scale": "#d62728", "rescale": "#2ca02c"}
+# Colours of the families the store knows today (a family added there is drawn in grey).
+FAM_COLOR = collections.defaultdict(lambda: "#7f7f7f", {"translation": "#1f77b4", "scale": "#d62728",
+                                                        "rescale": "#2ca02c"})
 # Relative errors below this are float noise of the run's dtype (docs/THEORY.md §7a: float32
 # recurrences hold to 1e-6 – 1e-5), never fitted.
 ERROR_FLOOR = {"float32": 1e-6, "float64": 1e-12}
@@ -260,7 +262,7 @@ def layer_fans(results: list[RunResult], out_dir: str) -> Figure:
     png, name = "science_fans.png", "science_fans.csv"
     header = ["family", "layer", "layer_name", "set", "set_name", "step", "t", "measured", "pred_paper", "norm0"]
     run, why = choose_run(results)
-    fams = [f for f in FAMILIES if run is not None and f in run.info.families]
+    fams = list(run.info.families) if run is not None else []
     if not fams:
         fig, a = plt.subplots(figsize=(6, 3))
         _missing(a, "no finished run with symmetry sets")
@@ -535,7 +537,7 @@ def order_in_eta(results: list[RunResult], out_dir: str) -> Figure:
     # without momentum, and the oscillator's errors are another question, figure 8)
     groups = lr_groups(results, lambda r: float(r.info.attrs.get("weight_decay", 0)) > 0
                        and float(r.info.attrs.get("momentum", 0)) == 0)
-    fams = [f for f in FAMILIES if any(f in r.info.families for g in groups for r in g.runs)]
+    fams = families_of([r.info for g in groups for r in g.runs])
     fig, axes = plt.subplots(1, max(1, len(fams)), figsize=(4.8 * max(1, len(fams)), 4.4), squeeze=False)
     if not groups or not fams:
         _missing(axes[0][0], "no finished SGD runs with λ > 0 that differ only in lr (≥ 3 values): order not shown")
@@ -963,7 +965,7 @@ def violation(results: list[RunResult], out_dir: str) -> Figure:
     header = ["family", "layer", "layer_name", "sets", "collapsed", "median_violation"]
     run, why = choose_run(results)
     fig, a = plt.subplots(figsize=(9, 4.4))
-    fams = [f for f in FAMILIES if run is not None and f in run.info.families]
+    fams = list(run.info.families) if run is not None else []
     if not fams or run.info.rows_committed < 2:
         _missing(a, "no finished run with symmetry sets")
         _save(fig, os.path.join(out_dir, png))

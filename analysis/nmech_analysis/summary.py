@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import fits, theory
-from .reader import (RunInfo, RunView, iter_runs, list_runs, open_store,
+from .reader import (RunInfo, RunView, families_of, iter_runs, list_runs, open_store,
                      row_selection)
 
 DEFAULT_MAX_ROWS = 500
@@ -157,12 +157,12 @@ def columns(results: list[RunResult]) -> list[str]:
             if k not in seen and k != "fit_note":
                 seen.add(k)
                 cols.append(k)
-    return _ordered(cols) + ["fit_note"]
+    return _ordered(cols, families_of([r.info for r in results])) + ["fit_note"]
 
 
-def _ordered(cols: list[str]) -> list[str]:
+def _ordered(cols: list[str], families: list[str]) -> list[str]:
     """Hyperparameters and attributes first, then final metrics, then per-family figures."""
-    fams = ("translation_", "scale_", "rescale_")
+    fams = tuple(f + "_" for f in families)
     fitted = [c for c in cols if c.startswith(fams) and not c.endswith(("_gamma", "_omega", "_damping_regime"))]
     rest = [c for c in cols if c not in fitted]
     head = [c for c in rest if c not in ("final_loss", "final_accuracy")]
