@@ -18,7 +18,7 @@ import numpy as np
 FORMAT_VERSION = 5
 
 # Attributes that are derived or bookkeeping, never grid axes.
-NOT_AXES = {"config", "threads", "angle_eq", "relax_steps", "classes", "model"}
+NOT_AXES = {"config", "threads", "angle_eq", "relax_steps", "classes"}
 DERIVED_SUFFIXES = ("_gamma", "_omega", "_damping_regime")
 
 

@@ -115,7 +115,7 @@ def _grid_figures(results: list[RunResult], out: str, x: str,
 
     add("grid", "heatmap_status.png", "Status of every run (diverged cells give the step of divergence).",
         _heatmap, results, "status", x, y, "run status", "status")
-    fams = families_of([r.info for r in results])
+    fams = [f for f in families_of([r.info for r in results]) if any(f in r.families for r in results)]
     for fam in fams:
         for m in FAMILY_METRICS:
             metric = f"{fam}_{m}"

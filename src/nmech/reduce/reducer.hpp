@@ -1,8 +1,8 @@
 #pragma once
 // Gradient reduction inside a rank group (data parallelism). One interface, backends side by
-// side (docs/DESIGN.md "dist"): MpiReducer packs every gradient into one all-reduce after backward
-// (the simple reference); BucketReducer starts bucketed all-reduces from gradient hooks while
-// backward runs, over MPI or NCCL (bucket_backend.hpp).
+// side (docs/DESIGN.md "comm, reduce and nccl"): MpiReducer packs every gradient into one
+// all-reduce after backward (the simple reference); BucketReducer starts bucketed all-reduces
+// from gradient hooks while backward runs, over MPI or NCCL (comm/bucket_backend.hpp).
 //
 // Averaging is sum then scale: each rank back-propagates the sum of its shard's losses, the
 // group sums the gradients, and the sum is divided by the global batch in the parameter dtype

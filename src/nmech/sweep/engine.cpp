@@ -343,7 +343,9 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
     const bool gpu = device != "cpu";
     const int gpu_index = gpu ? std::stoi(device.substr(device.find(':') + 1)) : -1;
     g.reducer_settings = sc.reducer;
-    g.reducer_settings.backend = reduce::backend_for(/*device_memory=*/gpu);
+    // The transport for where the gradients live; "single" needs none, so the default stays
+    // where none is built (it sums through host memory).
+    if (const std::string b = reduce::backend_for(/*device_memory=*/gpu); !b.empty()) g.reducer_settings.backend = b;
     g.reducer_settings.gpu = gpu_index;
     g.reducer = reduce::make_reducer(group_c, g.reducer_settings);
   }

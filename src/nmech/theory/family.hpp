@@ -3,7 +3,7 @@
 // one list, as nccl-tests keeps one row per collective. Every loop over families, every family
 // name, the quantity a family's predictions follow, the scale its errors are judged on (§7) and its
 // continuous-time constants (§5) are read from this table; Python reads the same rows from the
-// store's file attributes (layout::family_attrs). A family's physics (its sets, its sums, its exact
+// store's file attributes (layout::file_attrs). A family's physics (its sets, its sums, its exact
 // recurrence) lives where that physics is: symmetry/sets.cpp, trace/tracer.cpp, theory/exact.cpp.
 // Torch-free.
 #include <array>

@@ -261,7 +261,7 @@ void Tracer::measure_update(Tracer::FamilyTrace& fam, const std::vector<at::Tens
   const bool hb = opt_.heavy_ball(), nesterov = hb && opt_.nesterov;
   // Scale needs Q_{k+1} (for the angle) and V; rescale needs only V, so it reads only v, and
   // nothing at all without momentum.
-  // V lives in yy for both families. A fused pass (momentum only) has done its bounds' V and Q.
+  // V lives in y_sq for both families. A fused pass (momentum only) has done its bounds' V and Q.
   const bool scale = fam.kind == Family::scale;
   auto pass = [&](const std::vector<Bound>& side, const std::vector<char>& fused, Sums& post, Sums& upd) {
     for (std::size_t i = 0; i < side.size(); ++i) {
