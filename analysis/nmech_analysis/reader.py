@@ -98,21 +98,11 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _status_names(progress: h5py.Dataset) -> tuple[str, ...]:
-    """Every status name, in code order, from the store's own HDF5 enum (written from
-    store::Status): the one list of statuses, so a status added in C++ is named here without a
-    change."""
+def _status_names(progress: h5py.Dataset) -> dict[int, str]:
+    """Every status by its code, from the store's own HDF5 enum (written from store::Status): the
+    one list of statuses, so a status added in C++ is named here without a change."""
     enum = h5py.check_enum_dtype(progress.dtype["status"]) or {}
-    return tuple(sorted(enum, key=enum.get))
-
-
-def _status_name(progress: h5py.Dataset, code: int) -> str | None:
-    """The status's name from the store's enum; None: unknown."""
-    enum = h5py.check_enum_dtype(progress.dtype["status"]) or {}
-    for name, value in enum.items():
-        if value == code:
-            return name
-    return None
+    return {int(code): name for name, code in enum.items()}
 
 
 def open_store(path: str) -> h5py.File:
@@ -130,15 +120,23 @@ def open_store(path: str) -> h5py.File:
     return f
 
 
-def read_hyperparameters(f: h5py.File) -> tuple[str, ...]:
-    return tuple(str(_plain(f.attrs["hyperparameters"])).split())
+@dataclass(frozen=True)
+class StoreFacts:
+    """What a store's root attributes say of all its runs, read once per file."""
+
+    families: dict[str, FamilyTraits]
+    hyperparameters: tuple[str, ...]
 
 
-def read_run_info(f: h5py.File, name: str, path: str, traits: dict[str, FamilyTraits] | None = None) -> RunInfo:
+def read_store_facts(f: h5py.File) -> StoreFacts:
+    return StoreFacts(read_families(f), tuple(str(_plain(f.attrs["hyperparameters"])).split()))
+
+
+def read_run_info(f: h5py.File, name: str, path: str, facts: StoreFacts) -> RunInfo:
     g = f["runs"][name]
     p = g["progress"][0]
     attrs = {k: _plain(v) for k, v in g.attrs.items()}
-    traits = read_families(f) if traits is None else traits
+    traits = facts.families
     families = tuple(fam for fam in traits if fam in g)
     sets = {}
     for fam in families:
@@ -146,7 +144,8 @@ def read_run_info(f: h5py.File, name: str, path: str, traits: dict[str, FamilyTr
         sets[fam] = int(first.shape[1])
     committed = int(p["rows_committed"])
     rows = int(g["step"].shape[0])
-    status = _status_name(g["progress"], int(p["status"]))
+    names = _status_names(g["progress"])
+    status = names.get(int(p["status"]))
     # What no writer leaves (store.cpp checks the same): a damaged store, named, not a traceback.
     where = f"{path}: /runs/{name}/progress: damaged record"
     if status is None:
@@ -160,8 +159,8 @@ def read_run_info(f: h5py.File, name: str, path: str, traits: dict[str, FamilyTr
         rows_committed=committed, last_step=int(p["last_step"]),
         status=status,
         diverged_at=int(p["diverged_at"]), heartbeat_utc=float(p["heartbeat_utc"]),
-        families=families, family_sets=sets, family_traits=traits, statuses=_status_names(g["progress"]),
-        hyperparameters=read_hyperparameters(f),
+        families=families, family_sets=sets, family_traits=traits, statuses=tuple(names[c] for c in sorted(names)),
+        hyperparameters=facts.hyperparameters,
     )
 
 
@@ -170,8 +169,8 @@ def list_runs(paths: list[str]) -> list[RunInfo]:
     runs: list[RunInfo] = []
     for path in paths:
         with open_store(path) as f:
-            traits = read_families(f)
-            runs.extend(read_run_info(f, name, path, traits) for name in f["runs"])
+            facts = read_store_facts(f)
+            runs.extend(read_run_info(f, name, path, facts) for name in f["runs"])
     counts: dict[str, int] = {}
     for r in runs:
         counts[r.name] = counts.get(r.name, 0) + 1

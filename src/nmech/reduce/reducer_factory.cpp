@@ -21,20 +21,21 @@ struct Transport {
   std::unique_ptr<comm::BucketBackend> (*make)(comm::Comm& group, int gpu);
 };
 
+// A device transport is made on the rank's GPU; a host one needs none.
 template <class T>
-std::unique_ptr<comm::BucketBackend> make_host(comm::Comm& group, int /*gpu*/) {
-  return std::make_unique<T>(group);
-}
-template <class T>
-std::unique_ptr<comm::BucketBackend> make_device(comm::Comm& group, int gpu) {
-  return std::make_unique<T>(group, gpu);
+std::unique_ptr<comm::BucketBackend> make(comm::Comm& group, [[maybe_unused]] int gpu) {
+  if constexpr (T::kDeviceMemory) {
+    return std::make_unique<T>(group, gpu);
+  } else {
+    return std::make_unique<T>(group);
+  }
 }
 
 const std::vector<Transport>& transports() {
   static const std::vector<Transport> table = {
-      {comm::MpiBuckets::kName, comm::MpiBuckets::kDeviceMemory, make_host<comm::MpiBuckets>},
+      {comm::MpiBuckets::kName, comm::MpiBuckets::kDeviceMemory, make<comm::MpiBuckets>},
 #ifdef NMECH_HAVE_NCCL
-      {nccl::NcclBuckets::kName, nccl::NcclBuckets::kDeviceMemory, make_device<nccl::NcclBuckets>},
+      {nccl::NcclBuckets::kName, nccl::NcclBuckets::kDeviceMemory, make<nccl::NcclBuckets>},
 #endif
   };
   return table;
