@@ -114,11 +114,11 @@ int cmd_run(const RunArgs& a) {
   train::Trainer trainer(cfg, data, device);
   trainer.set_eval_data(cfg.eval_every > 0 ? &eval_data : nullptr);  // as a sweep does
   store::Attrs file_attrs = {{"nmech_version", std::string(util::version())},
-                                   {"git_commit", std::string(util::git_commit())},
-                                   {"created_utc", util::utc_now_text()},
-                                   {"config", config::to_toml(cfg)},
-                                   {"config_sha256", config_sha},
-                                   {"data_sha256", data.sha256}};
+                             {"git_commit", std::string(util::git_commit())},
+                             {"created_utc", util::utc_now_text()},
+                             {"config", config::to_toml(cfg)},
+                             {"config_sha256", config_sha},
+                             {"data_sha256", data.sha256}};
   for (auto& a : layout::file_attrs()) file_attrs.push_back(a);
   auto st = resume ? store::Store::open(path, MPI_COMM_WORLD)
                    : store::Store::create(path, MPI_COMM_WORLD, file_attrs, {{layout::model_key(cfg), trainer.set_tables()}},

@@ -1,4 +1,3 @@
-#include "nmech/data/load.hpp"
 #include "nmech/sweep/engine.hpp"
 
 #include <cctype>
@@ -28,6 +27,7 @@
 #include "nmech/sweep/progress_log.hpp"
 #include "nmech/sweep/provenance.hpp"
 #include "nmech/sweep/signals.hpp"
+#include "nmech/data/load.hpp"
 #include "nmech/layout/layout.hpp"
 #include "nmech/train/device.hpp"
 #include "nmech/train/trainer.hpp"
@@ -118,14 +118,14 @@ store::Store open_or_create(const Plan& plan, const config::SweepConfig& sc, con
     layouts.push_back(layout::run_layout(r.cfg, sets.at(key), r.name, data.classes));
   }
   store::Attrs attrs = {{"nmech_version", std::string(util::version())},
-                              {"git_commit", std::string(util::git_commit())},
-                              {"created_utc", util::utc_now_text()},
-                              {"kind", std::string("sweep")},
-                              {"config", config::to_toml(sc)},
-                              {"config_sha256", config::sweep_hash(sc)},
-                              {"data_sha256", data.sha256},
-                              {"ranks_per_run", sc.ranks_per_run},
-                              {"libraries", library_versions()}};
+                        {"git_commit", std::string(util::git_commit())},
+                        {"created_utc", util::utc_now_text()},
+                        {"kind", std::string("sweep")},
+                        {"config", config::to_toml(sc)},
+                        {"config_sha256", config::sweep_hash(sc)},
+                        {"data_sha256", data.sha256},
+                        {"ranks_per_run", sc.ranks_per_run},
+                        {"libraries", library_versions()}};
   for (auto& a : layout::file_attrs()) attrs.push_back(a);
   // Test hook (comm/watchdog.hpp): a rank that never joins the creation, as a stopped one would.
   if (comm::test_stall(rank, "store_create"))

@@ -1,4 +1,3 @@
-#include "nmech/train/device.hpp"
 #include "nmech/train/trainer.hpp"
 
 #include <torch/torch.h>
@@ -18,6 +17,7 @@
 #include "nmech/reduce/reducer.hpp"
 #include "nmech/net/net.hpp"
 #include "nmech/layout/layout.hpp"
+#include "nmech/train/device.hpp"
 #include "nmech/train/sgd.hpp"
 #include "nmech/train/trainer_state.hpp"
 #include "nmech/util/utc.hpp"
