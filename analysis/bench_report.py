@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nmech_analysis.reader import FORMAT_VERSION  # noqa: E402
 
 SETS_DATASETS = {
     "translation": ["translation_sum", "translation_abs_sum", "grad_sum"],
@@ -34,7 +35,7 @@ def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> Non
                          ("diverged_at", "<i8"), ("heartbeat_utc", "<f8"), ("last_loss", "<f8")])
     k = np.arange(rows, dtype=float)
     with h5py.File(path, "w") as f:
-        f.attrs["format"], f.attrs["format_version"] = "nmech-store", 5
+        f.attrs["format"], f.attrs["format_version"] = "nmech-store", FORMAT_VERSION
         # what nmech writes (layout::file_attrs): the families and the hyperparameters
         f.attrs["families"] = " ".join(counts)
         for fam, (measured, scale) in {"translation": ("translation_sum", "translation_abs_sum"),
@@ -42,6 +43,8 @@ def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> Non
                                        "rescale": ("rescale_diff", "sq_norm_in + sq_norm_out")}.items():
             f.attrs[f"{fam}_measured"], f.attrs[f"{fam}_error_scale"] = measured, scale
         f.attrs["hyperparameters"] = "model_name lr weight_decay momentum batch_size steps seed dtype record_every"
+        f.attrs["closed_forms"] = ("angle_eq relax_steps equilibrium_factor translation_rate translation_fast_rate "
+                                   "translation_period")
         for fam, n in counts.items():
             f[f"models/m/sets/{fam}/name"] = np.array([f"{fam}{i}".encode() for i in range(n)])
         for i in range(distinct):
@@ -49,7 +52,10 @@ def make_store(path: str, runs: int, distinct: int, rows: int, sets: int) -> Non
             attrs = dict(lr=[0.05, 0.1, 0.2, 0.4][i % 4], weight_decay=5e-4, momentum=0.9,
                          batch_size=[64, 128, 256, 512][(i // 4) % 4], steps=rows - 1, record_every=1,
                          dtype="float32", model="m", model_name="vgg16_bn", seed=0,
-                         angle_eq=float(np.sqrt(2 * 0.1 * 5e-4 / 1.9)), relax_steps=500.0)
+                         # the closed forms nmech writes, for one lr: the benchmark times the report
+                         angle_eq=float(np.sqrt(2 * 0.1 * 5e-4 / 1.9)), relax_steps=500.0,
+                         equilibrium_factor=190.0, translation_rate=0.9995, translation_fast_rate=0.9005,
+                         translation_period=float("inf"))
             g.attrs.update(attrs)
             p = np.zeros(1, progress)
             p[0] = (rows, rows - 1, 2, -1, 0.0, 0.5)

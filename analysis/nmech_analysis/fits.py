@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import theory
 from .reader import RunView, row_selection
 from .theory import Optim
 
@@ -263,17 +262,17 @@ def fit_translation_set(step: np.ndarray, s: np.ndarray, floor: np.ndarray, k_sk
 
 def transient_steps(o: Optim, last_step: float) -> float:
     """Steps until the smaller real root's share is below 1e-3 of the larger (capped at half the run)."""
-    r1, r2 = theory.translation_roots(o)
-    if abs(r1.imag) > 0 or abs(r2) < 1e-12 or abs(r2) >= abs(r1):
+    r1, r2 = o.translation_rate, o.translation_fast_rate
+    if o.translation_underdamped or r2 < 1e-12 or r2 >= r1:
         return 0.0
-    return min(math.log(1e-3) / math.log(abs(r2) / abs(r1)), last_step / 2)
+    return min(math.log(1e-3) / math.log(r2 / r1), last_step / 2)
 
 
 def translation_fit(view: RunView, idx: np.ndarray, step: np.ndarray, o: Optim, dtype: str,
-                    rate_formula=theory.translation_rate) -> TranslationFit:
+                    rate_formula=lambda o: o.translation_rate) -> TranslationFit:
     """Fit every set's decay factor and compare the median with rate_formula(o)."""
-    fit = TranslationFit(rate_theory=rate_formula(o), underdamped=theory.translation_underdamped(o),
-                         period_steps=theory.translation_period(o))
+    fit = TranslationFit(rate_theory=rate_formula(o), underdamped=o.translation_underdamped,
+                         period_steps=o.translation_period)
     s = view.matrix("translation", "translation_sum", idx)
     floor = NOISE_FACTOR * UNIT_ROUNDOFF.get(dtype, UNIT_ROUNDOFF["float32"]) * \
         view.matrix("translation", "translation_abs_sum", idx)
@@ -385,9 +384,7 @@ def _window_rows(row0: int, last: int, max_rows: int) -> np.ndarray:
 
 def scale_layers(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -> list[LayerEquilibrium]:
     """Every layer's equilibrium: window, live sets, medians of angle, norm ratio, drift, state."""
-    t_rel = theory.relax_steps(o)
-    angle_eq = theory.angle_eq(o)
-    c = theory.equilibrium_factor(o)
+    t_rel, angle_eq, c = o.relax_steps, o.angle_eq, o.equilibrium_factor
     forcing = "velocity_sq" if o.heavy_ball else "grad_sq"
     last = step_all.size - 1  # angle and forcing are NaN on the final row (no update follows it)
     layers, names = view.set_layers("scale")
@@ -455,16 +452,13 @@ def run_state(layers: list[LayerEquilibrium]) -> str:
 
 
 def scale_fit(view: RunView, step_all: np.ndarray, o: Optim, max_rows: int) -> ScaleFit:
-    a = view.info.attrs
-    fit = ScaleFit(angle_eq=float(a.get("angle_eq", theory.angle_eq(o))),
-                   relax_steps=float(a.get("relax_steps", theory.relax_steps(o))))
+    fit = ScaleFit(angle_eq=o.angle_eq, relax_steps=o.relax_steps)
     if o.nesterov or o.decoupled:
         fit.status = "unsupported"
         return fit
     if o.weight_decay <= 0:
         fit.status = "no_weight_decay"
         return fit
-    fit.angle_eq, fit.relax_steps = theory.angle_eq(o), theory.relax_steps(o)
     fit.layers = scale_layers(view, step_all, o, max_rows)
     fit.status = run_state(fit.layers)
     judged = [x for x in fit.layers if math.isfinite(x.angle_ratio)]
@@ -488,7 +482,7 @@ def scale_curves(view: RunView, idx: np.ndarray, step: np.ndarray, o: Optim, fit
     forcing = "velocity_sq" if o.heavy_ball else "grad_sq"
     with np.errstate(divide="ignore", invalid="ignore"):
         ang = view.matrix("scale", "angle_step", idx)
-        ratio = theory.equilibrium_factor(o) * view.matrix("scale", forcing, idx) / \
+        ratio = o.equilibrium_factor * view.matrix("scale", forcing, idx) / \
             view.matrix("scale", "scale_sq_norm", idx)
     fit.step = step
     fit.angle_median = row_quantiles(ang, (0.5,))[0]

@@ -15,10 +15,10 @@ import h5py
 import numpy as np
 
 # The store layout this reader reads (the file attribute format_version, store::kFormatVersion).
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 
 # Attributes that are derived or bookkeeping, never grid axes.
-NOT_AXES = {"config", "threads", "angle_eq", "relax_steps", "classes"}
+NOT_AXES = {"config", "threads", "classes"}
 DERIVED_SUFFIXES = ("_gamma", "_omega", "_damping_regime")
 
 
@@ -26,8 +26,9 @@ def axis_names(runs: "list[RunInfo]") -> list[str]:
     """Run attributes that can be grid axes: the known hyperparameters first, then any other
     attribute of the runs (e.g. one added to the store later) that is not derived."""
     hyper = list(dict.fromkeys(k for r in runs for k in r.hyperparameters))
-    names = [k for k in hyper if k not in NOT_AXES and any(k in r.attrs for r in runs)]
-    extra = sorted({k for r in runs for k in r.attrs} - set(names) - NOT_AXES)
+    derived = NOT_AXES.union(*(r.closed_forms for r in runs))
+    names = [k for k in hyper if k not in derived and any(k in r.attrs for r in runs)]
+    extra = sorted({k for r in runs for k in r.attrs} - set(names) - derived)
     return names + [k for k in extra if not k.endswith(DERIVED_SUFFIXES)]
 
 
@@ -78,6 +79,9 @@ class RunInfo:
     # the run attributes that are hyperparameters (the store's file attribute "hyperparameters",
     # from the config's key table), in the order tables show them
     hyperparameters: tuple[str, ...] = ()
+    # the run attributes that are closed forms of the hyperparameters (file attribute
+    # "closed_forms", from C++'s theory/closed_forms.hpp): derived, never axes
+    closed_forms: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -126,10 +130,14 @@ class StoreFacts:
 
     families: dict[str, FamilyTraits]
     hyperparameters: tuple[str, ...]
+    closed_forms: tuple[str, ...]
 
 
 def read_store_facts(f: h5py.File) -> StoreFacts:
-    return StoreFacts(read_families(f), tuple(str(_plain(f.attrs["hyperparameters"])).split()))
+    def words(name: str) -> tuple[str, ...]:
+        return tuple(str(_plain(f.attrs[name])).split())
+
+    return StoreFacts(read_families(f), words("hyperparameters"), words("closed_forms"))
 
 
 def read_run_info(f: h5py.File, name: str, path: str, facts: StoreFacts) -> RunInfo:
@@ -161,6 +169,7 @@ def read_run_info(f: h5py.File, name: str, path: str, facts: StoreFacts) -> RunI
         diverged_at=int(p["diverged_at"]), heartbeat_utc=float(p["heartbeat_utc"]),
         families=families, family_sets=sets, family_traits=traits, statuses=tuple(names[c] for c in sorted(names)),
         hyperparameters=facts.hyperparameters,
+        closed_forms=facts.closed_forms,
     )
 
 

@@ -502,16 +502,16 @@ PREDICTIONS = ("gradient_flow", "paper", "modloss")
 PRED_STYLE = {"gradient_flow": ("#7f7f7f", "o"), "paper": ("#d62728", "s"), "modloss": ("#1f77b4", "D")}
 
 
-def flow_rate(o: theory.Optim, family: str) -> float:
-    """κ of gradient flow with weight decay and no forcing: λ (translation), 2λ (scale, rescale);
-    heavy ball's overdamped limit divides by 1 − β (docs/THEORY.md §5.2)."""
-    kappa = o.weight_decay if family == "translation" else 2 * o.weight_decay
-    return kappa / (1 - o.momentum)
+def flow_rate(info: RunInfo, family: str) -> float:
+    """κ of gradient flow with weight decay and no forcing, ω²/(2γ) of the family's oscillator
+    constants as the store has them: λ (translation), 2λ (scale, rescale), divided by 1 − β in
+    heavy ball's overdamped limit (docs/THEORY.md §5.2)."""
+    omega, gamma = float(info.attrs[f"{family}_omega"]), float(info.attrs[f"{family}_gamma"])
+    return omega * omega / (2 * gamma)
 
 
 def order_errors(r: RunResult, t: float) -> dict[str, Any]:
     """Per family, the median over sets at the row at t of each prediction's relative error."""
-    o = _optim(r.info)
     out: dict[str, Any] = {}
     with _view(r.info) as view:
         row = row_at_time(view, t)
@@ -520,7 +520,7 @@ def order_errors(r: RunResult, t: float) -> dict[str, Any]:
         for fam in r.info.families:
             meas, norm = fits.measured_and_norm(view, fam, both)
             n = _norm(norm[1])
-            e = {"gradient_flow": fits.median_finite(np.abs(meas[0] * math.exp(-flow_rate(o, fam) * out["t"]) - meas[1]) / n)}
+            e = {"gradient_flow": fits.median_finite(np.abs(meas[0] * math.exp(-flow_rate(r.info, fam) * out["t"]) - meas[1]) / n)}
             for p in ("paper", "modloss"):
                 e[p] = (fits.median_finite(np.abs(view.matrix(fam, f"pred_{p}", both)[1] - meas[1]) / n)
                         if view.has(fam, f"pred_{p}") else math.nan)
@@ -669,15 +669,6 @@ def equilibrium_grid(results: list[RunResult], out_dir: str) -> Figure:
 # 7. collapse onto the relaxation time (docs/THEORY.md §4.1, §6)
 
 
-def translation_prediction(o: theory.Optim, steps: np.ndarray) -> np.ndarray:
-    """S_k/S_0 of the exact translation recurrence from (S_0, m_0 = 0) (docs/THEORY.md §4.1)."""
-    m = theory.translation_matrix(o)
-    out = np.empty(steps.size)
-    for i, k in enumerate(steps):
-        out[i] = (np.linalg.matrix_power(m, int(k)) @ np.array([1.0, 0.0]))[0]
-    return out
-
-
 def running_rms(a: np.ndarray, w: int) -> np.ndarray:
     """Per column, the RMS of the finite values among the last w rows (NaN if none): Δ* is an RMS
     angle (docs/THEORY.md §6), and a plain mean of fluctuating angles sits below it."""
@@ -707,7 +698,7 @@ class Collapse:
 def collapse_run(r: RunResult) -> Collapse:
     """Q/Q* and angle/Δ* medians per row read; Q* = c·mean(forcing) over the run's second half."""
     o = _optim(r.info)
-    t_rel, d_star, c = theory.relax_steps(o), theory.angle_eq(o), theory.equilibrium_factor(o)
+    t_rel, d_star, c = o.relax_steps, o.angle_eq, o.equilibrium_factor
     forcing = "velocity_sq" if o.heavy_ball else "grad_sq"
     with _view(r.info) as view:
         idx = row_selection(0, view.n, MAX_ROWS)
@@ -737,7 +728,9 @@ def collapse_run(r: RunResult) -> Collapse:
             live = np.abs(s[0]) > 1e-3 * n0  # sums that start well away from 0
             if live.any():
                 s_meas = _row_medians(s[:, live] / s[0, live])
-                s_pred = translation_prediction(o, step)
+                # the exact recurrence from S_0 has no forcing, so its ratio is the same for every set
+                pred = view.matrix("translation", "pred_exact", idx)
+                s_pred = _row_medians(pred[:, live] / pred[0, live])
     return Collapse(r, step, step / t_rel, q_ratio, angle, smooth, s_meas, s_pred, int(live.sum()))
 
 
@@ -869,9 +862,9 @@ def momentum(results: list[RunResult], out_dir: str) -> Figure:
     for r in runs:
         o = _optim(r.info)
         el = o.lr * o.weight_decay
-        under = theory.translation_underdamped(o)
+        under = o.translation_underdamped
         under_s = (1 + o.momentum - 2 * el) ** 2 < 4 * o.momentum  # docs/THEORY.md §4.3
-        p_pred, r_pred = theory.translation_period(o), theory.translation_rate(o)
+        p_pred, r_pred = o.translation_period, o.translation_rate
         p_meas = r_meas = math.nan
         fitted = 0
         if under and r.info.status == "done" and "translation" in r.info.families and r.info.rows_committed > 2:
@@ -909,8 +902,8 @@ def momentum(results: list[RunResult], out_dir: str) -> Figure:
                 ax.set_yscale("log")
             ax.set_xlabel(f"predicted {lab}")
             ax.set_ylabel(f"measured {lab} (AR(2) fit)")
-        b.set_title("translation period: measured vs theory.translation_period", fontsize=9)
-        c.set_title("translation decay: measured vs theory.translation_rate", fontsize=9)
+        b.set_title("translation period: measured vs the stored translation_period", fontsize=9)
+        c.set_title("translation decay: measured vs the stored translation_rate", fontsize=9)
     else:
         for ax in (b, c):
             _missing(ax, "no finished translation-underdamped run with sums above the noise floor")

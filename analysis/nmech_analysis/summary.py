@@ -104,19 +104,15 @@ def _fit(res: RunResult, view: RunView, idx, step, step_all, reason: str, max_ro
 
 def _translation(view: RunView, idx, step, o, reason: str) -> fits.TranslationFit:
     if reason:
-        return fits.TranslationFit(rate_theory=theory.translation_rate(o),
-                                   underdamped=theory.translation_underdamped(o),
-                                   period_steps=theory.translation_period(o), oscillation="n/a",
+        return fits.TranslationFit(rate_theory=o.translation_rate, underdamped=o.translation_underdamped,
+                                   period_steps=o.translation_period, oscillation="n/a",
                                    note=reason)
     return fits.translation_fit(view, idx, step, o, str(view.info.attrs.get("dtype", "float32")))
 
 
 def _scale(view: RunView, idx, step, step_all, o, reason: str, max_rows: int) -> fits.ScaleFit:
     if reason:
-        a = view.info.attrs
-        return fits.ScaleFit(angle_eq=float(a.get("angle_eq", theory.angle_eq(o))),
-                             relax_steps=float(a.get("relax_steps", theory.relax_steps(o))),
-                             status="skipped")
+        return fits.ScaleFit(angle_eq=o.angle_eq, relax_steps=o.relax_steps, status="skipped")
     fit = fits.scale_fit(view, step_all, o, max_rows)
     fits.scale_curves(view, idx, step, o, fit)
     return fit

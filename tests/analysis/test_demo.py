@@ -84,11 +84,11 @@ def test_the_equilibrium_run_is_at_equilibrium_in_every_layer(demo):
 def test_the_underdamped_run_oscillates_with_the_predicted_period(demo):
     r = demo["osc"]
     o = theory.Optim.from_attrs(r.info.attrs)
-    assert o.momentum == 0.99 and theory.translation_underdamped(o)
+    assert o.momentum == 0.99 and o.translation_underdamped
     period, rate, fitted = science.measured_oscillation(r)
     assert fitted >= 64  # most of fc3's 128 columns and its bias
-    assert abs(period / theory.translation_period(o) - 1) <= 0.10, period
-    assert abs(math.log(rate) / math.log(theory.translation_rate(o)) - 1) <= 0.10, rate
+    assert abs(period / o.translation_period - 1) <= 0.10, period
+    assert abs(math.log(rate) / math.log(o.translation_rate) - 1) <= 0.10, rate
     # teeth: the scale family's roots (2ηλ) predict a period 30% shorter
     scale_period = 2 * math.pi / math.acos((1 + o.momentum - 2 * o.lr * o.weight_decay) / (2 * math.sqrt(o.momentum)))
     assert abs(period / scale_period - 1) > 0.10

@@ -78,7 +78,7 @@ def test_package_rate_check_has_teeth(stores):
     results = analyse([str(stores["grid_lr0.1_b16_m0.0"].path), str(stores["grid_lr0.1_b32_m0.9"].path)])
     for res in results:
         o = theory.Optim.from_attrs(res.info.attrs)
-        assert fits.check_rate(res.translation, o, theory.translation_rate, TOL_RATE)
+        assert fits.check_rate(res.translation, o, lambda p: p.translation_rate, TOL_RATE)
         assert not fits.check_rate(res.translation, o, lambda p: 1 - 2 * p.lr * p.weight_decay, TOL_RATE)
 
 
@@ -166,9 +166,10 @@ def test_fits_skip_diverged_and_unfinished(rows):
             assert math.isnan(_f(r, k)), (r["status"], k)
 
 
-def test_dampening_runs_on_the_effective_learning_rate_in_cpp_and_python(tmp_path):
-    """docs/THEORY.md §5.2b: with dampening τ the closed forms run on η' = η(1 − τ). The store's own
-    Δ* and T_rel (written by the C++ side) equal Python's, and both differ from the forms on η."""
+def test_dampening_runs_on_the_effective_learning_rate_in_the_stored_closed_forms(tmp_path):
+    """docs/THEORY.md §5.2b: with dampening τ the closed forms run on η' = η(1 − τ). The store's
+    Δ*, T_rel and equilibrium factor (written by nmech, read by the analysis) equal the forms on η'
+    and differ from those on η."""
     from conftest import make_stores
     made = make_stores({"damp": {"lr": "0.1", "momentum": "0.9", "dampening": "0.3", "weight_decay": "0.01",
                                  "steps": "20"}}, tmp_path)["damp"]
@@ -176,8 +177,35 @@ def test_dampening_runs_on_the_effective_learning_rate_in_cpp_and_python(tmp_pat
     (info,) = list_runs([str(made.path)])
     o = theory.Optim.from_attrs(info.attrs)
     assert o.effective_lr == pytest.approx(0.07, rel=1e-15)
-    assert info.attrs["angle_eq"] == pytest.approx(theory.angle_eq(o), rel=1e-14)
-    assert info.attrs["relax_steps"] == pytest.approx(theory.relax_steps(o), rel=1e-14)
-    assert theory.angle_eq(o) == pytest.approx(math.sqrt(2 * 0.07 * 0.01 / 1.9), rel=1e-14)
-    undamped = theory.Optim(0.1, 0.01, 0.9)
-    assert abs(theory.angle_eq(undamped) / theory.angle_eq(o) - 1) > 0.1  # teeth
+    assert o.angle_eq == pytest.approx(math.sqrt(2 * 0.07 * 0.01 / 1.9), rel=1e-14)
+    assert o.relax_steps == pytest.approx(0.1 / (4 * 0.07 * 0.01), rel=1e-14)
+    assert o.equilibrium_factor == pytest.approx(0.07 * 1.9 / (2 * 0.01 * 0.7 ** 2), rel=1e-14)
+    # teeth: the same forms on η instead of η' miss by far more than rounding
+    assert abs(math.sqrt(2 * 0.1 * 0.01 / 1.9) / o.angle_eq - 1) > 0.1
+    assert abs(0.1 / (4 * 0.1 * 0.01) / o.relax_steps - 1) > 0.1
+    assert abs(0.1 * 1.9 / (2 * 0.01) / o.equilibrium_factor - 1) > 0.1
+
+
+def test_the_stored_translation_roots_follow_the_recurrence_of_each_variant(tmp_path):
+    """The run attributes translation_rate, _fast_rate and _period (docs/STORE.md) are the roots of
+    each optimizer's own translation recurrence (docs/THEORY.md §4.1), written by nmech."""
+    from conftest import make_stores
+    runs = {"hb": {"lr": "0.1", "momentum": "0.99", "weight_decay": "0.01"},
+            "nesterov": {"lr": "0.1", "momentum": "0.9", "nesterov": "true", "weight_decay": "0.01"},
+            "decoupled": {"lr": "0.1", "momentum": "0.9", "decoupled_weight_decay": "true", "weight_decay": "5"}}
+    made = make_stores({k: dict(v, steps="2") for k, v in runs.items()}, tmp_path)
+    from nmech_analysis.reader import list_runs
+    o = {k: theory.Optim.from_attrs(list_runs([str(m.path)])[0].attrs) for k, m in made.items()}
+    # heavy ball, β = 0.99, ηλ = 1e-3: complex roots of r² − (1 + β − ηλ)r + β, modulus √β
+    phase = math.acos((1.99 - 1e-3) / (2 * math.sqrt(0.99)))
+    assert o["hb"].translation_underdamped and o["hb"].translation_period == pytest.approx(2 * math.pi / phase, rel=1e-12)
+    assert o["hb"].translation_rate == pytest.approx(math.sqrt(0.99), rel=1e-14)
+    # Nesterov: S' = (1 − ηλ(1 + β))S − ηβ²m, m' = βm + λS; real roots with product β(1 − ηλ) + ηβ²λ
+    tr, det = 1 - 1e-3 * 1.9 + 0.9, 0.9 * (1 - 1e-3 * 1.9) + 0.1 * 0.81 * 0.01
+    big = (tr + math.sqrt(tr * tr - 4 * det)) / 2
+    assert not o["nesterov"].translation_underdamped
+    assert o["nesterov"].translation_rate == pytest.approx(big, rel=1e-12)
+    assert o["nesterov"].translation_fast_rate == pytest.approx(det / big, rel=1e-12)
+    # decoupled weight decay: Σv stays 0, so S decays by 1 − ηλ = 0.5 although β = 0.9 is larger
+    assert o["decoupled"].translation_rate == pytest.approx(0.5, rel=1e-15)
+    assert abs(o["decoupled"].translation_rate - 0.9) > 0.1  # teeth: not the unexcited mode β

@@ -124,14 +124,14 @@ def test_not_a_store_is_refused(tmp_path):
 
 
 def test_a_store_of_another_format_is_refused_naming_its_version(all_paths, tmp_path):
-    """The reader takes the families, statuses and hyperparameters from the store's own
-    attributes (format 5); a store of format 4 lacks them and is refused in one line."""
-    old = tmp_path / "format4.h5"
+    """The reader takes the families, statuses, hyperparameters and closed forms from the store's
+    own attributes (format 6); a store of format 5 lacks the closed forms and is refused in one line."""
+    old = tmp_path / "format5.h5"
     shutil.copy(all_paths[0], old)
     with h5py.File(old, "a") as f:
-        f.attrs["format_version"] = np.int64(4)
+        f.attrs["format_version"] = np.int64(5)
     r = subprocess.run([sys.executable, "-m", "nmech_analysis", "summary", str(old)], capture_output=True,
                        text=True, env=ENV, timeout=120)
     assert r.returncode == 2, r.stderr
-    assert r.stderr.count("\n") == 1 and "format_version 4 is not supported" in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1 and "format_version 5 is not supported" in r.stderr, r.stderr
     assert str(old) in r.stderr

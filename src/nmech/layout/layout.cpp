@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "nmech/config/run_mapping.hpp"
+#include "nmech/theory/closed_forms.hpp"
 #include "nmech/theory/continuous.hpp"
 
 namespace nmech::layout {
@@ -150,6 +151,10 @@ store::Attrs file_attrs() {
   }
   a.insert(a.begin(), store::Attrs::value_type{"families", names});
   a.push_back({"hyperparameters", hyper});
+  std::string forms;
+  for (const auto& [name, value] : theory::closed_forms(theory::OptimParams{}))
+    forms += (forms.empty() ? "" : " ") + name;
+  a.push_back({"closed_forms", forms});
   return a;
 }
 
@@ -169,10 +174,8 @@ store::RunLayout run_layout(const config::RunConfig& c, const symmetry::Symmetry
   l.rows = row_count(c.steps, c.record_every);
   l.datasets = run_datasets(sets, opt, c.eval_every > 0);
   l.attrs = config::run_attributes(c);  // the hyperparameters, from the config's key table
-  l.attrs.insert(l.attrs.end(), {{"classes", classes},
-                                 {"angle_eq", theory::angle_eq(opt)},
-                                 {"relax_steps", theory::relax_steps(opt)},
-                                 {"config", config::to_toml(c)}});
+  l.attrs.insert(l.attrs.end(), {{"classes", classes}, {"config", config::to_toml(c)}});
+  for (const auto& [name, value] : theory::closed_forms(opt)) l.attrs.push_back({name, value});
   for (Family f : theory::kFamilies) {
     const auto osc = theory::Oscillator::make(f, opt);
     const std::string fam = theory::to_string(f);

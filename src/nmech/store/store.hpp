@@ -58,7 +58,9 @@ struct RunLayout {
 // its own set_index per family (kRunSetIndex), the dimension scale of its datasets' columns.
 // 5: the families and the hyperparameters described by file attributes (families,
 // <f>_measured, <f>_error_scale, hyperparameters), which readers use instead of lists of their own.
-constexpr std::int64_t kFormatVersion = 5;
+// 6: each run's closed forms (theory/closed_forms.hpp) as run attributes, which readers use
+// instead of formulas of their own.
+constexpr std::int64_t kFormatVersion = 6;
 // /runs/<run>/set_index/<family>: reserved in every run.
 constexpr const char* kRunSetIndex = "set_index";
 

@@ -1,4 +1,4 @@
-// Continuous predictions of docs/THEORY.md §5 and equilibrium quantities of §6.
+// Continuous predictions of docs/THEORY.md §5 and the angular update of §6.
 //
 // Stability rule (§5.3; §1f, pitfall 5): every accumulator is multiplied by e^{aη} with Re a ≤ 0 and
 // every closed form uses decaying exponentials only, so nothing overflows however long the run.
@@ -248,37 +248,6 @@ double angle_step(double q_k, double q_next, double u_k, double lr) {
   const double chord2 = std::max(0.0, lr * lr * u_k - dr * dr);
   const double s = std::sqrt(chord2 / (4.0 * std::sqrt(q_k * q_next)));
   return 2.0 * std::asin(std::min(1.0, s));
-}
-
-// §6 on η' = η(1 − τ) and |u|² = V/(1 − τ)² (§5.2b): the dampened run is heavy ball in u.
-double angle_eq(const OptimParams& opt) {
-  return std::sqrt(2.0 * opt.effective_lr() * opt.weight_decay / (1.0 + opt.momentum));
-}
-
-double relax_steps(const OptimParams& opt) {
-  if (opt.weight_decay == 0.0) return kNaN;  // no decay: no equilibrium to relax to
-  return (1.0 - opt.momentum) / (4.0 * opt.effective_lr() * opt.weight_decay);
-}
-
-double equilibrium_ratio(const OptimParams& opt, double forcing, double q) {
-  const double eta = opt.lr, lam = opt.weight_decay, beta = opt.momentum;
-  if (lam == 0.0) return kNaN;
-  if (beta == 0.0) return eta * forcing / ((2.0 * lam - eta * lam * lam) * q);
-  return opt.effective_lr() * opt.velocity_scale() * forcing * (1.0 + beta) / (2.0 * lam * q);
-}
-
-// The (S, m) map of ExactTranslation for k ≥ 1 (ν = 1 − τ): S' = cS − ηΣu, m' = βm + νλ_c S.
-double translation_root(const OptimParams& opt) {
-  const double eta = opt.lr, beta = opt.momentum, nu = opt.nu(1);
-  const double lam = opt.decoupled ? 0.0 : opt.weight_decay;
-  const double c = opt.decoupled ? 1.0 - eta * opt.weight_decay : 1.0;
-  // [[m11, m12], [nu*lam, beta]] acting on (S, m)
-  const double m11 = opt.nesterov ? c - eta * lam * (1.0 + beta * nu) : c - eta * nu * lam;
-  const double m12 = opt.nesterov ? -eta * beta * beta : -eta * beta;
-  const double tr = m11 + beta, det = m11 * beta - m12 * nu * lam;
-  const double disc = tr * tr - 4.0 * det;
-  if (disc < 0.0) return std::sqrt(det);  // complex pair: |r|² = det
-  return 0.5 * (std::abs(tr) + std::sqrt(disc));  // the larger of |r_±| (no cancellation)
 }
 
 }  // namespace nmech::theory

@@ -60,13 +60,5 @@ class ContinuousPredictor {
 
 // §6: per-step angular update from recorded scalars, U_k = |θ_{k+1} − θ_k|²/η².
 double angle_step(double q_k, double q_next, double u_k, double lr);
-// Δ* = √(2η'λ/(1 + β)); T_rel = (1 − β)/(4η'λ); equilibrium ratio η'U(1 + β)/(2λQ) with
-// U = V/(1 − τ)² (SGD: ηG/((2λ − ηλ²)Q)); η' = η(1 − τ) (§5.2b).
-double angle_eq(const OptimParams& opt);
-double relax_steps(const OptimParams& opt);
-double equilibrium_ratio(const OptimParams& opt, double forcing, double q);
-// §4.1/§6: modulus of the dominant root of the translation map for k ≥ 1: r_+ when the roots are
-// real, √β when S oscillates. Li & Arora's equivalent LR factor is r_+⁻² per step.
-double translation_root(const OptimParams& opt);
 
 }  // namespace nmech::theory

@@ -465,7 +465,7 @@ import h5py
 import numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["format"] == "nmech-store", f.attrs["format"]
-assert f.attrs["format_version"] == 5
+assert f.attrs["format_version"] == int(sys.argv[2])
 d = f["runs/a/translation/translation_sum"]
 assert d.shape == (5, 3), d.shape
 assert d.dtype == np.float64
@@ -487,7 +487,8 @@ print("h5py ok")
   const std::string cmd =
       "env -u H5PY_ALWAYS_USE_MPI -u OMPI_COMM_WORLD_SIZE -u MPI_LOCALNRANKS "
       "/usr/bin/python3 " +
-      script.string() + " " + path.string() + " > " + (dir / "read.log").string() + " 2>&1";
+      script.string() + " " + path.string() + " " + std::to_string(kFormatVersion) + " > " +
+      (dir / "read.log").string() + " 2>&1";
   const int rc = std::system(cmd.c_str());
   std::ifstream log(dir / "read.log");
   const std::string out((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "nmech/theory/closed_forms.hpp"
 #include "nmech/theory/continuous.hpp"
 #include "nmech/theory/exact.hpp"
 
@@ -31,6 +32,8 @@ using nmech::theory::KappaMode;
 using nmech::theory::OptimParams;
 using nmech::theory::Oscillator;
 using nmech::theory::relax_steps;
+using nmech::theory::translation_fast_root;
+using nmech::theory::translation_period;
 using nmech::theory::translation_root;
 using Cplx = std::complex<double>;
 
@@ -541,6 +544,39 @@ TEST(Equilibrium, TranslationRootTargets) {
     ex.advance();
     EXPECT_NEAR(ex.value()[0] / before, translation_root(o), 1e-12);
   }
+}
+
+TEST(Equilibrium, TranslationPeriodTransientAndDecoupledDecay) {
+  // Heavy ball: r² − (1 + β − ηλ)r + β = 0, so r_+r_− = β and, when S oscillates, the phase per
+  // step is acos((1 + β − ηλ)/(2√β)).
+  const OptimParams under = params(0.1, 5e-4, 0.99), over = params(0.1, 5e-4, 0.9);
+  const double period = 2 * M_PI / std::acos((1.99 - 5e-5) / (2 * std::sqrt(0.99)));
+  EXPECT_NEAR(translation_period(under), period, 1e-10 * period);  // acos near 0 loses digits
+  EXPECT_NEAR(translation_fast_root(under), std::sqrt(0.99), 1e-15);
+  EXPECT_TRUE(std::isinf(translation_period(over)));
+  EXPECT_DOUBLE_EQ(translation_period(params(1.0, 3.0, 0.0)), 2.0);  // S_{k+1} = −2S_k: a sign flip
+  EXPECT_NEAR(translation_fast_root(over) * translation_root(over), 0.9, 1e-15);
+  EXPECT_EQ(translation_fast_root(params(0.1, 5e-4, 0.0)), 0.0);
+  // Decoupled weight decay: Σ_A v stays 0, so S_k decays by 1 − ηλ even where β is larger (the
+  // mode β of the (S, m) map is never excited).
+  OptimParams dec = params(0.1, 5.0, 0.9);
+  dec.decoupled = true;
+  nmech::theory::ExactTranslation ex(dec, {1.0});
+  for (int k = 0; k < 10; ++k) {
+    const double before = ex.value()[0];
+    ex.advance();
+    EXPECT_NEAR(ex.value()[0] / before, 0.5, 1e-15) << k;
+  }
+  EXPECT_NEAR(translation_root(dec), 0.5, 1e-15);
+  EXPECT_TRUE(std::isinf(translation_period(dec)));
+  // What the store writes as run attributes: these functions, by name.
+  const auto forms = nmech::theory::closed_forms(over);
+  ASSERT_EQ(forms.size(), 6u);
+  EXPECT_EQ(forms[0].first, "angle_eq");
+  EXPECT_EQ(forms[0].second, angle_eq(over));
+  EXPECT_EQ(forms[3].first, "translation_rate");
+  EXPECT_EQ(forms[3].second, translation_root(over));
+  EXPECT_EQ(forms[5].first, "translation_period");
 }
 
 TEST(Equilibrium, RatioAndUndefinedCases) {

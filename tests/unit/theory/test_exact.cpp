@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "nmech/theory/closed_forms.hpp"
 #include "nmech/theory/continuous.hpp"
 #include "nmech/theory/exact.hpp"
 
