@@ -224,13 +224,9 @@ int cmd_verify(const VerifyArgs& a) {
   const bool is_control = !a.brk.empty();
   if (a.json) {
     auto j = to_json(r);
-    j["model"] = cfg.model;
-    j["width"] = cfg.width;
-    j["input_size"] = cfg.input_size;
-    j["batch"] = a.batch;
-    j["dtype"] = cfg.dtype;
-    j["dataset"] = data.name;
-    j["seed"] = cfg.seed;
+    j.update({{"model", cfg.model},   {"width", cfg.width},      {"input_size", cfg.input_size},
+              {"batch", a.batch},     {"dtype", cfg.dtype},      {"dataset", data.name},
+              {"seed", cfg.seed}});
     if (is_control)
       j["control"] = {{"break", a.brk},
                       {"description", control.description},

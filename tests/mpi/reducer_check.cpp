@@ -1,4 +1,6 @@
-// The bucketed reducer against a plain all-reduce, on 2, 3 and 4 real MPI ranks.
+// The bucketed reducer against a plain all-reduce, on 2, 3 and 4 real MPI ranks, over every
+// host-memory bucket transport the build has (reduce::backends_for): a new one is checked here
+// without a line of its own.
 // Each rank back-propagates its own shard of a batch through a small VGG-11-BN in float64;
 // the reference is one MPI_Allreduce of the flat local gradient divided by the global batch.
 // For bucket caps from a few KiB to more than the model, with and without overlap, and the
@@ -84,48 +86,52 @@ int main(int argc, char** argv) {
                                   {"overlap", 1, 25, false},                  {"overlap", 1024, 1024, false},
                                   {"buckets", 1.0 / 1024, 4.0 / 1024, false}, {"buckets", 1, 25, false},
                                   {"single", 0, 0, false},                    {"overlap", 1.0 / 64, 1.0 / 16, true}};
-    for (const Case& c : cases) {
-      std::vector<std::int64_t> shard;
-      const int ranks_with_data = c.empty_last ? size - 1 : size;
-      if (rank < ranks_with_data)
-        for (std::int64_t i = global * rank / ranks_with_data; i < global * (rank + 1) / ranks_with_data; ++i)
-          shard.push_back((i * 37) % data.count);
-      // Reference: local gradient, one plain all-reduce, divided by the global batch.
-      for (auto& p : params) p.mutable_grad() = at::Tensor();
-      backward(trainer, data, shard);
-      at::Tensor want = flat_grads(params).contiguous();
-      MPI_Allreduce(MPI_IN_PLACE, want.data_ptr(), static_cast<int>(want.numel()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-      want.div_(static_cast<double>(global));
-      // The reducer on the same shard.
-      config::ReducerSettings s{c.kind};
-      if (c.first_mb > 0) s.first_bucket_mb = c.first_mb, s.bucket_mb = c.bucket_mb;  // else the defaults
-      auto reducer = reduce::make_reducer(group, s);
-      reducer->attach(params);
-      reducer->prepare(static_cast<double>(global));
-      backward(trainer, data, shard);
-      std::vector<double> scalars{static_cast<double>(shard.size())};
-      reducer->finish(scalars);
-      const Diff d = compare(flat_grads(params), want);
-      bool ok = d.rel <= 1e-15 && scalars[0] == static_cast<double>(global);
-      // Overlap means every bucket started from a hook, during backward; without it, none did.
-      std::string started;
-      if (auto* b = dynamic_cast<reduce::BucketReducer*>(reducer.get())) {
-        const int n = static_cast<int>(b->plan().buckets.size()), early = b->started_in_backward();
-        started = ", " + std::to_string(early) + "/" + std::to_string(n) + " buckets started in backward";
-        if (!shard.empty()) ok = ok && early == (c.kind == "overlap" ? n : 0);
-        // The transport under test is the one the launch asked for.
-        const auto* mpi = dynamic_cast<const comm::MpiBuckets*>(&b->backend());
-        ok = ok && mpi && mpi->threaded() == !single_thread;
+    if (reduce::backends_for(false).empty()) ++failures;  // nothing to check is a failure
+    for (const std::string& backend : reduce::backends_for(false)) {
+      for (const Case& c : cases) {
+        std::vector<std::int64_t> shard;
+        const int ranks_with_data = c.empty_last ? size - 1 : size;
+        if (rank < ranks_with_data)
+          for (std::int64_t i = global * rank / ranks_with_data; i < global * (rank + 1) / ranks_with_data; ++i)
+            shard.push_back((i * 37) % data.count);
+        // Reference: local gradient, one plain all-reduce, divided by the global batch.
+        for (auto& p : params) p.mutable_grad() = at::Tensor();
+        backward(trainer, data, shard);
+        at::Tensor want = flat_grads(params).contiguous();
+        MPI_Allreduce(MPI_IN_PLACE, want.data_ptr(), static_cast<int>(want.numel()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+        want.div_(static_cast<double>(global));
+        // The reducer on the same shard.
+        config::ReducerSettings s{c.kind};
+        s.backend = backend;
+        if (c.first_mb > 0) s.first_bucket_mb = c.first_mb, s.bucket_mb = c.bucket_mb;  // else the defaults
+        auto reducer = reduce::make_reducer(group, s);
+        reducer->attach(params);
+        reducer->prepare(static_cast<double>(global));
+        backward(trainer, data, shard);
+        std::vector<double> scalars{static_cast<double>(shard.size())};
+        reducer->finish(scalars);
+        const Diff d = compare(flat_grads(params), want);
+        bool ok = d.rel <= 1e-15 && scalars[0] == static_cast<double>(global);
+        // Overlap means every bucket started from a hook, during backward; without it, none did.
+        std::string started;
+        if (auto* b = dynamic_cast<reduce::BucketReducer*>(reducer.get())) {
+          const int n = static_cast<int>(b->plan().buckets.size()), early = b->started_in_backward();
+          started = ", " + std::to_string(early) + "/" + std::to_string(n) + " buckets started in backward";
+          if (!shard.empty()) ok = ok && early == (c.kind == "overlap" ? n : 0);
+          // The transport under test is the one asked for; MPI's runs on its thread where it may.
+          const auto* mpi = dynamic_cast<const comm::MpiBuckets*>(&b->backend());
+          ok = ok && backend == b->backend().name() && (!mpi || mpi->threaded() == !single_thread);
+        }
+        failures += ok ? 0 : 1;
+        if (rank == 0)
+          std::printf("%d ranks, %-7s %s, first %9.6f MiB, buckets %9.6f MiB%s: %lld elements differ, max rel %.3g%s (%s)\n",
+                      size, c.kind.c_str(), backend.c_str(), c.first_mb, c.bucket_mb, c.empty_last ? ", last shard empty" : "",
+                      static_cast<long long>(d.unequal), d.rel, started.c_str(), ok ? "ok" : "FAIL");
+        // Teeth: the same comparison catches one element one ulp away.
+        at::Tensor off = want.clone();
+        off[7] = std::nextafter(off[7].item<double>(), 1e300);
+        if (compare(off, want).unequal != 1) ++failures;
       }
-      failures += ok ? 0 : 1;
-      if (rank == 0)
-        std::printf("%d ranks, %-7s first %9.6f MiB, buckets %9.6f MiB%s: %lld elements differ, max rel %.3g%s (%s)\n",
-                    size, c.kind.c_str(), c.first_mb, c.bucket_mb, c.empty_last ? ", last shard empty" : "",
-                    static_cast<long long>(d.unequal), d.rel, started.c_str(), ok ? "ok" : "FAIL");
-      // Teeth: the same comparison catches one element one ulp away.
-      at::Tensor off = want.clone();
-      off[7] = std::nextafter(off[7].item<double>(), 1e300);
-      if (compare(off, want).unequal != 1) ++failures;
     }
     int all = 0;
     MPI_Allreduce(&failures, &all, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);

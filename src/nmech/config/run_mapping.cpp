@@ -2,28 +2,15 @@
 
 namespace nmech::config {
 
+// Aggregates in member order: a member added to either struct must be placed here too.
 theory::OptimParams optim_params(const RunConfig& cfg) {
-  theory::OptimParams o;
-  o.lr = cfg.lr;
-  o.weight_decay = cfg.weight_decay;
-  o.momentum = cfg.momentum;
-  o.dampening = cfg.dampening;
-  o.nesterov = cfg.nesterov;
-  o.decoupled = cfg.decoupled_weight_decay;
-  return o;
+  return {cfg.lr,        cfg.weight_decay, cfg.momentum,
+          cfg.dampening, cfg.nesterov,     cfg.decoupled_weight_decay};
 }
 
 models::ModelSpec model_spec(const RunConfig& cfg, std::int64_t channels, std::int64_t classes) {
-  models::ModelSpec m;
-  m.name = cfg.model;
-  m.width = cfg.width;
-  m.classifier_width = cfg.classifier_width;
-  m.mlp_depth = cfg.mlp_depth;
-  m.dropout = cfg.dropout;
-  m.input_channels = channels;
-  m.input_size = cfg.input_size;
-  m.classes = classes;
-  return m;
+  return {cfg.model,   cfg.width, cfg.classifier_width, cfg.mlp_depth,
+          cfg.dropout, channels,  cfg.input_size,       classes};
 }
 
 }  // namespace nmech::config

@@ -206,10 +206,11 @@ std::vector<std::string> read_models(const toml::node& n, const At& at) {
 
 // A grid axis: its sweep key, the run key its points set, and what the sweep does with it, the
 // same for every axis (make_axis below). The grid is the product of the rows of axes(), in its
-// order, the last varying fastest; a new axis is a SweepConfig member and a row there.
+// order, the last varying fastest; a new axis is a row there.
 struct Axis {
   const char* key;
   const char* run_key;
+  std::function<AxisPoints()> fresh;  // the run key's default, the axis's one point
   std::function<void(SweepConfig&, const toml::node&, const At&)> read;
   std::function<std::size_t(const SweepConfig&)> size;
   std::function<void(const SweepConfig&)> check;                            // non-empty, no repeats
@@ -319,7 +320,7 @@ void resolve_seeds(SweepConfig& s) {
   if (seeds != s.where.end() && seed != s.where.end())
     fail(seeds->second, "seeds", "conflicts with 'seed' (" + seed->second + "); give the seeds here only");
   if (seeds == s.where.end()) {
-    s.seeds = {s.base.seed};
+    s.points<std::uint64_t>("seeds") = {s.base.seed};
     if (seed != s.where.end()) s.where["seeds"] = seed->second;
   }
 }
@@ -461,14 +462,16 @@ std::map<std::string, std::string> key_values(const std::string& toml_text) {
   return kv;
 }
 
+// The row of an axis whose points are T, read by `read`, setting RunConfig's `member`.
 template <typename T, typename R>
-Axis make_axis(const char* key, const char* run_key, const char* prefix, std::vector<T> SweepConfig::*values,
-               R RunConfig::*member, std::vector<T> (*read)(const toml::node&, const At&)) {
-  Axis a{key, run_key, {}, {}, {}, {}, {}, {}, {}};
-  a.read = [=](SweepConfig& s, const toml::node& n, const At& at) { s.*values = read(n, at); };
-  a.size = [=](const SweepConfig& s) { return (s.*values).size(); };
-  a.check = [=](const SweepConfig& s) { check_axis(s, key, s.*values); };
-  a.assign = [=](const SweepConfig& s, std::size_t i, RunConfig& c) { c.*member = (s.*values)[i]; };
+Axis make_axis(const char* key, const char* run_key, const char* prefix, R RunConfig::*member,
+               std::vector<T> (*read)(const toml::node&, const At&)) {
+  Axis a{key, run_key, {}, {}, {}, {}, {}, {}, {}, {}};
+  a.fresh = [=] { return AxisPoints{std::vector<T>{RunConfig{}.*member}}; };
+  a.read = [=](SweepConfig& s, const toml::node& n, const At& at) { s.points<T>(key) = read(n, at); };
+  a.size = [=](const SweepConfig& s) { return s.points<T>(key).size(); };
+  a.check = [=](const SweepConfig& s) { check_axis(s, key, s.points<T>(key)); };
+  a.assign = [=](const SweepConfig& s, std::size_t i, RunConfig& c) { c.*member = s.points<T>(key)[i]; };
   a.name_part = [=](const RunConfig& c) -> std::string {
     if constexpr (std::is_same_v<T, std::string>) {
       return prefix + c.*member;
@@ -478,7 +481,7 @@ Axis make_axis(const char* key, const char* run_key, const char* prefix, std::ve
       return prefix + name_value(c.*member);
     }
   };
-  a.toml = [=](const SweepConfig& s) { return toml_list(s.*values); };
+  a.toml = [=](const SweepConfig& s) { return toml_list(s.points<T>(key)); };
   a.value = [=](const RunConfig& c) { return AxisValue{c.*member}; };
   return a;
 }
@@ -492,22 +495,24 @@ std::vector<T> numbers(const toml::node& n, const At& at) {
 
 const std::vector<Axis>& axes() {
   static const std::vector<Axis> rows = {
-      make_axis("model", "model", "", &SweepConfig::model, &RunConfig::model, read_models),
-      make_axis("lr", "lr", "lr", &SweepConfig::lr, &RunConfig::lr, numbers<double, &RunConfig::lr>),
-      make_axis("batch_size", "batch_size", "b", &SweepConfig::batch_size, &RunConfig::batch_size,
-                numbers<std::int64_t, &RunConfig::batch_size>),
-      make_axis("weight_decay", "weight_decay", "wd", &SweepConfig::weight_decay, &RunConfig::weight_decay,
-                numbers<double, &RunConfig::weight_decay>),
-      make_axis("momentum", "momentum", "m", &SweepConfig::momentum, &RunConfig::momentum,
-                numbers<double, &RunConfig::momentum>),
-      make_axis("dampening", "dampening", "d", &SweepConfig::dampening, &RunConfig::dampening,
-                numbers<double, &RunConfig::dampening>),
-      make_axis("seeds", "seed", "s", &SweepConfig::seeds, &RunConfig::seed, read_seeds),
+      make_axis("model", "model", "", &RunConfig::model, read_models),
+      make_axis("lr", "lr", "lr", &RunConfig::lr, numbers<double, &RunConfig::lr>),
+      make_axis("batch_size", "batch_size", "b", &RunConfig::batch_size, numbers<std::int64_t, &RunConfig::batch_size>),
+      make_axis("weight_decay", "weight_decay", "wd", &RunConfig::weight_decay, numbers<double, &RunConfig::weight_decay>),
+      make_axis("momentum", "momentum", "m", &RunConfig::momentum, numbers<double, &RunConfig::momentum>),
+      make_axis("dampening", "dampening", "d", &RunConfig::dampening, numbers<double, &RunConfig::dampening>),
+      make_axis("seeds", "seed", "s", &RunConfig::seed, read_seeds),
   };
   return rows;
 }
 
 }  // namespace
+
+std::map<std::string, AxisPoints> default_axes() {
+  std::map<std::string, AxisPoints> m;
+  for (const Axis& a : axes()) m.emplace(a.key, a.fresh());
+  return m;
+}
 
 std::vector<std::pair<std::string, AxisValue>> grid_point(const RunConfig& c) {
   std::vector<std::pair<std::string, AxisValue>> out;

@@ -3,14 +3,15 @@
 // RunConfig per grid point. Torch-free. Errors are ConfigErrors in the run config's one-line
 // format, "<file>:<line>: key '<k>': ...".
 //
-// In the TOML, `lr`, `batch_size`, `weight_decay`, `momentum` and `dampening` each take a scalar (as in a
-// run), a list (`lr = [0.05, 0.1]`) or a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
-// `momentum = { linear = [0, 0.9], num = 4 }`); `model` a name or a list of names;
-// `seeds = [0, 1]` (default: [seed]);
+// In the TOML, each grid axis (a row of sweep_config.cpp's axes(): model, lr, batch_size,
+// weight_decay, momentum, dampening, seeds) takes a scalar (as in a run) or a list
+// (`lr = [0.05, 0.1]`); a numeric run key also a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
+// `momentum = { linear = [0, 0.9], num = 4 }`); `seeds = [0, 1]` (default: [seed]);
 // `ranks_per_run` (default 1); `checkpoint_every` (default 100); `reducer`, `bucket_mb`,
 // `first_bucket_mb` (how a group sums gradients); `name` is a prefix of the run names. Every other key is a scalar
 // run key, read exactly as a run config file reads it.
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <variant>
@@ -21,19 +22,28 @@
 
 namespace nmech::config {
 
+// The points of one grid axis: numbers or names.
+using AxisPoints =
+    std::variant<std::vector<double>, std::vector<std::int64_t>, std::vector<std::uint64_t>, std::vector<std::string>>;
+// Every axis with the one value a run takes by default, by sweep key.
+std::map<std::string, AxisPoints> default_axes();
+
 struct SweepConfig {
   // Every run key. base.name is the prefix of the run names ("": none); base.lr, batch_size,
   // weight_decay, momentum and seed hold the first value of their axis.
   RunConfig base;
-  // The axes; the grid is their product. Each has a row in sweep_config.cpp's axes(), which says
-  // how it is read, checked, named, expanded and written back.
-  std::vector<double> lr{RunConfig{}.lr};
-  std::vector<std::int64_t> batch_size{RunConfig{}.batch_size};
-  std::vector<double> weight_decay{RunConfig{}.weight_decay};
-  std::vector<double> momentum{RunConfig{}.momentum};
-  std::vector<double> dampening{RunConfig{}.dampening};
-  std::vector<std::string> model{RunConfig{}.model};
-  std::vector<std::uint64_t> seeds{RunConfig{}.seed};
+  // The axes by sweep key; the grid is their product. Each is a row of sweep_config.cpp's axes(),
+  // which says how it is read, checked, named, expanded and written back, and of which type its
+  // points are: points<double>("lr"), points<std::uint64_t>("seeds").
+  std::map<std::string, AxisPoints> axes = default_axes();
+  template <typename T>
+  std::vector<T>& points(const std::string& key) {
+    return std::get<std::vector<T>>(axes.at(key));
+  }
+  template <typename T>
+  const std::vector<T>& points(const std::string& key) const {
+    return std::get<std::vector<T>>(axes.at(key));
+  }
   std::int64_t ranks_per_run = 1;  // ranks that train one run together (data parallel)
   // Steps between a run's checkpoints (and one whenever the sweep is stopped). How often is not
   // part of the sweep's identity (to_toml, sweep_hash): it never changes a row, so a rerun may

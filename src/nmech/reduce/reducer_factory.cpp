@@ -49,10 +49,16 @@ std::string built_backends() {
   return s;
 }
 
-std::string backend_for(bool device_memory) {
+std::vector<std::string> backends_for(bool device_memory) {
+  std::vector<std::string> names;
   for (const auto& t : transports())
-    if (t.device_memory == device_memory) return t.name;
-  return "";
+    if (t.device_memory == device_memory) names.emplace_back(t.name);
+  return names;
+}
+
+std::string backend_for(bool device_memory) {
+  const auto names = backends_for(device_memory);
+  return names.empty() ? "" : names.front();
 }
 
 std::unique_ptr<Reducer> make_reducer(comm::Comm& group, const ReducerSettings& s) {
