@@ -2,7 +2,7 @@
 # The GPU checks (NCCL reduction, the GPU training run) in one command, for a machine with a GPU (about 5–8 minutes
 # with 16 cores): builds against that machine's CUDA LibTorch and NCCL (an installed PyTorch's
 # CMake prefix, or LIBTORCH=<a LibTorch distribution>) with the `gpu` preset, runs the GPU tests
-# (ctest -L gpu: the one-rank NCCL reduction, a VGG-16-BN run on the GPU whose exact predictions
+# (ctest -L gpu: the one-rank reduction of every device transport (NCCL), a VGG-16-BN run on the GPU whose exact predictions
 # must hold), then bench/gpu.sh (images per second, tracer on and off, against Python eager).
 # Needs what scripts/install-deps.sh installs (MPI, parallel HDF5, ...), the CUDA toolkit and a
 # GPU. Logs and results go to $OUT (default build-gpu/check).
@@ -19,7 +19,7 @@ step "configure against $prefix"
 cmake --preset gpu -DCMAKE_PREFIX_PATH="$prefix" >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
 grep -E "LibTorch|NCCL transport" "$out/configure.log"
 step build
-cmake --build build-gpu -j "$(nproc)" --target nmech test_prepare_data nccl_check nmech_step_bench \
+cmake --build build-gpu -j "$(nproc)" --target nmech test_prepare_data nccl_check transport_check nmech_step_bench \
   >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 step "GPU tests"
 failed=0

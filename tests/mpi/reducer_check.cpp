@@ -23,6 +23,7 @@
 #include "nmech/comm/comm.hpp"
 #include "nmech/comm/mpi_buckets.hpp"
 #include "nmech/reduce/reducer_factory.hpp"
+#include "nmech/reduce/transports.hpp"
 #include "nmech/comm/watchdog.hpp"
 #include "nmech/train/trainer.hpp"
 #include "nmech/train/trainer_state.hpp"

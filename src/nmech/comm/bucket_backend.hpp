@@ -3,7 +3,7 @@
 // start a summing all-reduce of one bucket in place (and divide the sum, where the transport
 // can), nudge what is in flight, wait for one bucket under the stall watchdog. MPI
 // (mpi_buckets) is always built; NCCL (nccl/nccl_buckets) when CUDA and NCCL are found. Each
-// transport is a row of reduce/reducer_factory.cpp's table. Torch-free:
+// transport is a row of reduce/transports.cpp's table. Torch-free:
 // a bucket is a pointer, a count and a type.
 #include <cstddef>
 #include <string>

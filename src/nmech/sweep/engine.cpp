@@ -18,6 +18,7 @@
 #include "nmech/comm/broadcast.hpp"
 #include "nmech/comm/comm.hpp"
 #include "nmech/reduce/reducer_factory.hpp"
+#include "nmech/reduce/transports.hpp"
 #include "nmech/comm/watchdog.hpp"
 #include "nmech/sweep/work_queue.hpp"
 #include "nmech/store/store.hpp"

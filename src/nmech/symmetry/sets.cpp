@@ -8,10 +8,6 @@ using models::Layer;
 using models::LayerKind;
 using models::Wiring;
 
-const FamilySets& SymmetrySets::get(Family f) const {
-  return f == Family::translation ? translation : f == Family::scale ? scale : rescale;
-}
-
 std::vector<std::int64_t> FamilySets::sizes() const {
   std::vector<std::int64_t> s(names.size(), 0);
   for (const auto* side : {&in, &out})
@@ -188,9 +184,9 @@ void derive_sample(const Wiring& w, ParamSample& s) {
 
 SymmetrySets derive_sets(const Wiring& w) {
   SymmetrySets s;
-  derive_translation(w, s.translation);
-  derive_scale(w, s.scale);
-  derive_rescale(w, s.rescale);
+  derive_translation(w, s.get(Family::translation));
+  derive_scale(w, s.get(Family::scale));
+  derive_rescale(w, s.get(Family::rescale));
   derive_sample(w, s.sample);
   return s;
 }

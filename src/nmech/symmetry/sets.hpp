@@ -1,6 +1,7 @@
 #pragma once
 // The exact index sets of every translation, scale and rescale symmetry (docs/THEORY.md §1), derived
 // from a model's wiring rather than assumed. Torch-free: plain index arithmetic.
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -50,11 +51,15 @@ struct ParamSample {
 };
 
 struct SymmetrySets {
-  FamilySets translation{Family::translation, {}, {}, {}, {}, {}};
-  FamilySets scale{Family::scale, {}, {}, {}, {}, {}};
-  FamilySets rescale{Family::rescale, {}, {}, {}, {}, {}};
+  // One per family, in the order of theory::kFamilies: a new family needs no member here.
+  std::array<FamilySets, theory::kFamilyCount> families = [] {
+    std::array<FamilySets, theory::kFamilyCount> a{};
+    for (Family f : theory::kFamilies) a[theory::index(f)].family = f;
+    return a;
+  }();
   ParamSample sample;  // traced beside the sets (store: sample/value)
-  const FamilySets& get(Family f) const;
+  const FamilySets& get(Family f) const { return families[theory::index(f)]; }
+  FamilySets& get(Family f) { return families[theory::index(f)]; }
 };
 
 SymmetrySets derive_sets(const models::Wiring& w);

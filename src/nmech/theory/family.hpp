@@ -27,8 +27,17 @@ struct FamilyTraits {
   bool forced;                           // the continuous prediction has a forcing term (§5.3)
 };
 
-const FamilyTraits& traits(Family f);
-inline const char* to_string(Family f) { return traits(f).name; }
 inline std::size_t index(Family f) { return static_cast<std::size_t>(f); }
+
+// One row per family, in the order of the enum: a new family is an enumerator above and a row here.
+inline const FamilyTraits& traits(Family f) {
+  static const std::array<FamilyTraits, kFamilyCount> table = {{
+      {"translation", "translation_sum", {"translation_abs_sum"}, "sum|theta|", 1.0, 2.0, false},
+      {"scale", "scale_sq_norm", {"scale_sq_norm"}, "Q", 2.0, 4.0, true},
+      {"rescale", "rescale_diff", {"sq_norm_in", "sq_norm_out"}, "(Q_in + Q_out)", 2.0, 4.0, true},
+  }};
+  return table[index(f)];
+}
+inline const char* to_string(Family f) { return traits(f).name; }
 
 }  // namespace nmech::theory

@@ -779,9 +779,9 @@ void swap_activation(Control& c, Break b) {
   if (r < 0) throw std::invalid_argument("--break " + std::string(to_string(b)) + ": the model has no relu3 or relu1");
   Layer& l = c.wiring.layers[r];
   l.kind = b == Break::tanh ? LayerKind::tanh : LayerKind::gelu;
-  c.touched = owned_by(c.claimed.rescale, r - 1);
+  c.touched = owned_by(c.claimed.get(Family::rescale), r - 1);
   // a BatchNorm before it loses its affine group too (docs/THEORY.md §1d: the path must be homogeneous)
-  for (const auto& name : owned_by(c.claimed.scale, r - 1)) c.touched.push_back(name);
+  for (const auto& name : owned_by(c.claimed.get(Family::scale), r - 1)) c.touched.push_back(name);
   c.description = l.name + " is " + to_string(b) + ", not positively homogeneous: the rescale sets through it " +
                   "(and a BN-affine group before it) break";
 }
@@ -795,15 +795,15 @@ void insert_bias(Control& c) {
               spatial ? 1 : 0, bn.h, bn.w, true};
   c.wiring.layers.insert(c.wiring.layers.begin() + i + 1, extra);
   c.inserted = extra.name;
-  c.touched = owned_by(c.claimed.rescale, i);
-  for (const auto& name : owned_by(c.claimed.scale, i)) c.touched.push_back(name);  // its affine group
+  c.touched = owned_by(c.claimed.get(Family::rescale), i);
+  for (const auto& name : owned_by(c.claimed.get(Family::scale), i)) c.touched.push_back(name);  // its affine group
   c.description = "a learnable per-channel bias after " + bn.name + " (" + extra.name +
                   ", identity weight): scaling " + bn.name + "'s affines no longer scales the unit";
 }
 
 void redirect_rescale(Control& c) {
   const auto& layers = c.wiring.layers;
-  auto& fs = c.claimed.rescale;
+  auto& fs = c.claimed.get(Family::rescale);
   for (auto& sl : fs.out) {
     const std::int64_t n = find_layer(c.wiring, owner_of(sl.param));
     if (n < 0) continue;
@@ -837,7 +837,7 @@ Control make_control(const models::Wiring& intact, Break b) {
     case Break::bias_after_bn: insert_bias(c); break;
     case Break::mse:
       c.wiring.loss = models::Loss::mse;
-      c.touched = c.claimed.translation.names;
+      c.touched = c.claimed.get(Family::translation).names;
       c.description = "mean-squared error instead of softmax cross-entropy: the translation sets break";
       break;
     case Break::wrong_rescale: redirect_rescale(c); break;

@@ -9,6 +9,7 @@
 
 using namespace nmech;
 using symmetry::derive_sets;
+using symmetry::Family;
 
 namespace {
 
@@ -40,16 +41,16 @@ TEST(Sets, Vgg16BnFullWidthMatchesTheoryCounts) {
   auto w = models::make_wiring(spec("vgg16_bn", 1.0, 64));
   auto s = derive_sets(w);
   const std::int64_t f = 512;  // classifier width 512·width
-  EXPECT_EQ(s.scale.count(), 4224 + 12);  // + the BN-affine groups of bn1..bn12 (docs/THEORY.md §1d)
-  EXPECT_EQ(s.rescale.count(), 4224 + f + f);
-  EXPECT_EQ(s.translation.count(), f + 1);
+  EXPECT_EQ(s.get(Family::scale).count(), 4224 + 12);  // + the BN-affine groups of bn1..bn12 (docs/THEORY.md §1d)
+  EXPECT_EQ(s.get(Family::rescale).count(), 4224 + f + f);
+  EXPECT_EQ(s.get(Family::translation).count(), f + 1);
   // scale set of conv l channel c has 9·C_in + 1 elements
-  auto sizes = s.scale.sizes();
+  auto sizes = s.get(Family::scale).sizes();
   EXPECT_EQ(sizes.front(), 9 * 3 + 1);
   EXPECT_EQ(sizes.back(), 9 * 512 + 1);
   // block 13 → fc1: A2 = the H·W = 4 columns of each channel (64×64 input, 2×2 last map)
   bool found = false;
-  for (const auto& sl : s.rescale.out)
+  for (const auto& sl : s.get(Family::rescale).out)
     if (sl.param == "fc1.weight") {
       EXPECT_EQ(sl.outer, f);
       EXPECT_EQ(sl.n, 512);
@@ -58,22 +59,22 @@ TEST(Sets, Vgg16BnFullWidthMatchesTheoryCounts) {
     }
   EXPECT_TRUE(found);
   // rescale A1 of a BN model is {bn.weight[c], bn.bias[c]}: 2 + |A2|
-  auto rs = s.rescale.sizes();
+  auto rs = s.get(Family::rescale).sizes();
   EXPECT_EQ(rs[0], 2 + 64 * 9);  // bn1 channel vs conv2[:, c]
-  expect_disjoint(s.scale.in);
-  expect_disjoint(s.rescale.in);
-  expect_disjoint(s.rescale.out);
-  expect_disjoint(s.translation.in);
-  EXPECT_EQ(s.translation.sizes().back(), 200);  // the bias set
-  EXPECT_EQ(s.translation.sizes().front(), 200); // a column
+  expect_disjoint(s.get(Family::scale).in);
+  expect_disjoint(s.get(Family::rescale).in);
+  expect_disjoint(s.get(Family::rescale).out);
+  expect_disjoint(s.get(Family::translation).in);
+  EXPECT_EQ(s.get(Family::translation).sizes().back(), 200);  // the bias set
+  EXPECT_EQ(s.get(Family::translation).sizes().front(), 200); // a column
 }
 
 TEST(Sets, Vgg16WithoutBnHasNoScaleSets) {
   auto s = derive_sets(models::make_wiring(spec("vgg16", 1.0, 32)));
-  EXPECT_EQ(s.scale.count(), 0);
-  EXPECT_EQ(s.rescale.count(), 3712 + 512 + 512 + 512);
+  EXPECT_EQ(s.get(Family::scale).count(), 0);
+  EXPECT_EQ(s.get(Family::rescale).count(), 3712 + 512 + 512 + 512);
   // conv1 channel c: A1 = W[c] ∪ b[c] (28), A2 = conv2[:, c] (64·9)
-  EXPECT_EQ(s.rescale.sizes()[0], 28 + 64 * 9);
+  EXPECT_EQ(s.get(Family::rescale).sizes()[0], 28 + 64 * 9);
 }
 
 TEST(Sets, EveryVggDepthAndMlp) {
@@ -84,8 +85,8 @@ TEST(Sets, EveryVggDepthAndMlp) {
     std::int64_t channels = 0;
     for (const auto& l : w.layers)
       if (l.kind == models::LayerKind::conv) channels += l.out;
-    EXPECT_EQ(s.scale.count(), channels + convs - 1) << d;  // + a BN-affine group per BN but the last
-    EXPECT_EQ(s.rescale.count(), channels + 2 * 64) << d;
+    EXPECT_EQ(s.get(Family::scale).count(), channels + convs - 1) << d;  // + a BN-affine group per BN but the last
+    EXPECT_EQ(s.get(Family::rescale).count(), channels + 2 * 64) << d;
     std::int64_t nconv = 0;
     for (const auto& l : w.layers) nconv += l.kind == models::LayerKind::conv;
     EXPECT_EQ(nconv, convs);
@@ -95,14 +96,14 @@ TEST(Sets, EveryVggDepthAndMlp) {
   m.classifier_width = 100;
   m.mlp_depth = 3;
   auto s = derive_sets(models::make_wiring(m));
-  EXPECT_EQ(s.scale.count(), 300 + 2);
-  EXPECT_EQ(s.rescale.count(), 300);
-  EXPECT_EQ(s.translation.count(), 101);
+  EXPECT_EQ(s.get(Family::scale).count(), 300 + 2);
+  EXPECT_EQ(s.get(Family::rescale).count(), 300);
+  EXPECT_EQ(s.get(Family::translation).count(), 101);
   m.name = "mlp";
   s = derive_sets(models::make_wiring(m));
-  EXPECT_EQ(s.scale.count(), 0);
-  EXPECT_EQ(s.rescale.count(), 300);
-  EXPECT_EQ(s.rescale.sizes()[0], 32 * 32 + 1 + 100);
+  EXPECT_EQ(s.get(Family::scale).count(), 0);
+  EXPECT_EQ(s.get(Family::rescale).count(), 300);
+  EXPECT_EQ(s.get(Family::rescale).sizes()[0], 32 * 32 + 1 + 100);
 }
 
 TEST(Sets, NonHomogeneousActivationBreaksRescaleOnly) {
@@ -111,11 +112,11 @@ TEST(Sets, NonHomogeneousActivationBreaksRescaleOnly) {
   for (auto& l : w.layers)
     if (l.name == "relu3") l.kind = models::LayerKind::tanh;
   auto after = derive_sets(w);
-  EXPECT_EQ(after.rescale.count(), before.rescale.count() - 32);  // conv3 has 256/8 channels
+  EXPECT_EQ(after.get(Family::rescale).count(), before.get(Family::rescale).count() - 32);  // conv3 has 256/8 channels
   // bn3's affine group reaches conv4 through tanh: no longer a scale set (the rows stay)
-  EXPECT_EQ(after.scale.count(), before.scale.count() - 1);
+  EXPECT_EQ(after.get(Family::scale).count(), before.get(Family::scale).count() - 1);
   w.loss = models::Loss::mse;
-  EXPECT_EQ(derive_sets(w).translation.count(), 0);
+  EXPECT_EQ(derive_sets(w).get(Family::translation).count(), 0);
 }
 
 // docs/THEORY.md §1d: all of a BatchNorm's affine parameters form one scale set when they feed, through
@@ -125,24 +126,24 @@ TEST(Sets, BnAffineGroupIsAScaleSetExceptBeforeTheClassifier) {
   auto w = models::make_wiring(spec("vgg16_bn", 0.125));
   auto s = derive_sets(w);
   std::vector<std::string> groups;
-  for (std::size_t j = 0; j < s.scale.names.size(); ++j)
-    if (s.scale.names[j].find(".affine") != std::string::npos) {
-      groups.push_back(s.scale.names[j]);
-      EXPECT_EQ(w.layers[s.scale.layer[j]].kind, models::LayerKind::batchnorm);
-      EXPECT_EQ(s.scale.sizes()[j], 2 * w.layers[s.scale.layer[j]].out);  // every γ and β
+  for (std::size_t j = 0; j < s.get(Family::scale).names.size(); ++j)
+    if (s.get(Family::scale).names[j].find(".affine") != std::string::npos) {
+      groups.push_back(s.get(Family::scale).names[j]);
+      EXPECT_EQ(w.layers[s.get(Family::scale).layer[j]].kind, models::LayerKind::batchnorm);
+      EXPECT_EQ(s.get(Family::scale).sizes()[j], 2 * w.layers[s.get(Family::scale).layer[j]].out);  // every γ and β
     }
   ASSERT_EQ(groups.size(), 12u);
   EXPECT_EQ(groups.front(), "bn1.affine");
   EXPECT_EQ(groups.back(), "bn12.affine");  // bn13 feeds fc1, which has no BatchNorm
-  expect_disjoint(s.scale.in);
+  expect_disjoint(s.get(Family::scale).in);
   models::ModelSpec m;
   m.name = "mlp_bn";
   m.mlp_depth = 2;
   auto mlp = derive_sets(models::make_wiring(m));
-  EXPECT_EQ(mlp.scale.names.back(), "fc2.ch" + std::to_string(mlp.scale.index.back()));
-  EXPECT_EQ(std::count(mlp.scale.names.begin(), mlp.scale.names.end(), "bn1.affine"), 1);
-  EXPECT_EQ(std::count(mlp.scale.names.begin(), mlp.scale.names.end(), "bn2.affine"), 0);
-  EXPECT_EQ(derive_sets(models::make_wiring(spec("vgg16", 0.125))).scale.count(), 0);
+  EXPECT_EQ(mlp.get(Family::scale).names.back(), "fc2.ch" + std::to_string(mlp.get(Family::scale).index.back()));
+  EXPECT_EQ(std::count(mlp.get(Family::scale).names.begin(), mlp.get(Family::scale).names.end(), "bn1.affine"), 1);
+  EXPECT_EQ(std::count(mlp.get(Family::scale).names.begin(), mlp.get(Family::scale).names.end(), "bn2.affine"), 0);
+  EXPECT_EQ(derive_sets(models::make_wiring(spec("vgg16", 0.125))).get(Family::scale).count(), 0);
 }
 
 TEST(Sets, UnknownModelThrows) {

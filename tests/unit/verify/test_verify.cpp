@@ -118,7 +118,7 @@ TEST_P(VerifyModel, EverySetPassesInFloat64) {
     }
   }
   const auto& s = c.control.claimed;
-  EXPECT_EQ(sets, s.translation.count() + s.scale.count() + s.rescale.count());
+  EXPECT_EQ(sets, s.get(Family::translation).count() + s.get(Family::scale).count() + s.get(Family::rescale).count());
 }
 
 INSTANTIATE_TEST_SUITE_P(Verify, VerifyModel,
@@ -207,9 +207,9 @@ TEST(VerifyControl, ScaleSetsWithoutBatchNormFail) {
   models::ModelSpec spec;
   spec.name = "vgg11_bn";
   spec.width = kWidth;
-  c.control.claimed.scale = conv_rows_only(symmetry::derive_sets(models::make_wiring(spec)).scale);
+  c.control.claimed.get(Family::scale) = conv_rows_only(symmetry::derive_sets(models::make_wiring(spec)).get(Family::scale));
   const auto r = check(c);
-  const auto claimed = as_set(c.control.claimed.scale.names);
+  const auto claimed = as_set(c.control.claimed.get(Family::scale).names);
   for (const auto& name : r.failing) EXPECT_TRUE(claimed.count(name)) << name;
   std::int64_t dead = 0;
   for (const auto& l : r.layers)
@@ -218,8 +218,8 @@ TEST(VerifyControl, ScaleSetsWithoutBatchNormFail) {
       EXPECT_GT(l.gradient, 1e-6) << l.layer;
       EXPECT_GT(l.invariance, 1e-6) << l.layer;
     }
-  EXPECT_EQ(static_cast<std::int64_t>(r.failing.size()) + dead, c.control.claimed.scale.count());
-  EXPECT_LT(dead, c.control.claimed.scale.count() / 10);
+  EXPECT_EQ(static_cast<std::int64_t>(r.failing.size()) + dead, c.control.claimed.get(Family::scale).count());
+  EXPECT_LT(dead, c.control.claimed.get(Family::scale).count() / 10);
 }
 
 // docs/THEORY.md §1d, the negative case: the last BatchNorm before the classifier feeds a Linear without
@@ -228,7 +228,7 @@ TEST(VerifyControl, ScaleSetsWithoutBatchNormFail) {
 TEST(VerifyControl, AffineGroupOfTheLastBatchNormIsNoScaleSet) {
   for (const char* model : {"mlp_bn", "vgg11_bn"}) {
     Case c = build(model);
-    auto& scale = c.control.claimed.scale;
+    auto& scale = c.control.claimed.get(Family::scale);
     const auto& layers = c.control.wiring.layers;
     std::int64_t last_bn = -1;
     for (std::size_t i = 0; i < layers.size(); ++i)
