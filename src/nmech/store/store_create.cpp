@@ -332,12 +332,50 @@ std::map<std::string, Handle> make_run_set_index(hid_t run_group, const RunLayou
   return scales;
 }
 
-// Dimension scales are attached as each dataset is made (its handle still open). Why not in a
-// collective pass: parallel HDF5 1.10.8 corrupted a scale's REFERENCE_LIST once it outgrew 64 KiB
-// (2 ranks: rank 0 failed to decode it, rank 1 hung).
-void attach(hid_t ds, hid_t scale, unsigned dim, const char* label, const std::string& what) {
-  check(H5DSattach_scale(ds, scale, dim), what);
-  check(H5DSset_label(ds, dim, label), what);
+// Dimension scales, written as HDF5 1.10's H5DS writes them (what H5DSis_attached, h5py's dims
+// and netCDF read), but each attribute once: a dataset's DIMENSION_LIST (one object reference per
+// dimension) and DIMENSION_LABELS as it is made, a scale's REFERENCE_LIST (every dataset and
+// dimension attached to it) after the run's last dataset. H5DSattach_scale rewrites the scale's
+// whole REFERENCE_LIST at each attachment: half of the creation time (docs/BENCHMARKS.md "Store
+// creation at scale"). Serial, on rank 0: parallel HDF5 1.10.8 corrupted a REFERENCE_LIST once
+// it outgrew 64 KiB (tests/mpi/store_two_ranks.cpp).
+struct ScaleEntry {  // H5DS's ds_list_t (HDF5 1.10): the compound of REFERENCE_LIST
+  hobj_ref_t dataset;
+  int dimension;
+};
+
+hobj_ref_t reference_to(hid_t obj, const std::string& what) {
+  hobj_ref_t ref{};
+  check(H5Rcreate(&ref, obj, ".", H5R_OBJECT, -1), what);
+  return ref;
+}
+
+Handle vector_space(hsize_t n, const std::string& what) {
+  return detail::check_space(H5Screate_simple(1, &n, nullptr), what);
+}
+
+// DIMENSION_LIST and DIMENSION_LABELS of a dataset whose dimension i has scales[i], labels[i].
+void write_dimensions(hid_t ds, const std::vector<hobj_ref_t>& scales, const std::vector<const char*>& labels,
+                      const std::string& what) {
+  std::vector<hvl_t> lists(scales.size());
+  for (std::size_t i = 0; i < scales.size(); ++i) lists[i] = {1, const_cast<hobj_ref_t*>(&scales[i])};
+  Handle space = vector_space(scales.size(), what);
+  Handle vlen = detail::check_type(H5Tvlen_create(H5T_STD_REF_OBJ), what);
+  Handle list = detail::check_attr(H5Acreate2(ds, DIMENSION_LIST, vlen, space, H5P_DEFAULT, H5P_DEFAULT), what);
+  check(H5Awrite(list, vlen, lists.data()), what);
+  Handle text = detail::check_type(H5Tcopy(H5T_C_S1), what);
+  check(H5Tset_size(text, H5T_VARIABLE), what);
+  Handle names = detail::check_attr(H5Acreate2(ds, DIMENSION_LABELS, text, space, H5P_DEFAULT, H5P_DEFAULT), what);
+  check(H5Awrite(names, text, labels.data()), what);
+}
+
+void write_reference_list(hid_t scale, const std::vector<ScaleEntry>& entries, const std::string& what) {
+  Handle type = detail::check_type(H5Tcreate(H5T_COMPOUND, sizeof(ScaleEntry)), what);
+  check(H5Tinsert(type, "dataset", HOFFSET(ScaleEntry, dataset), H5T_STD_REF_OBJ), what);
+  check(H5Tinsert(type, "dimension", HOFFSET(ScaleEntry, dimension), H5T_NATIVE_INT), what);
+  Handle space = vector_space(entries.size(), what);
+  Handle attr = detail::check_attr(H5Acreate2(scale, REFERENCE_LIST, type, space, H5P_DEFAULT, H5P_DEFAULT), what);
+  check(H5Awrite(attr, type, entries.data()), what);
 }
 
 void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_sets, const std::string& path) {
@@ -362,13 +400,27 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
   const auto is_step = [](const DatasetSpec& d) { return d.path == "step" && d.cols == 0; };
   Handle step = make(*std::find_if(run.datasets.begin(), run.datasets.end(), is_step));
   check(H5DSset_scale(step, "step"), where + "/step: cannot make it a dimension scale");
+  const std::string attaching = where + ": cannot attach dimension scales";
+  const hobj_ref_t step_ref = reference_to(step, attaching);
+  std::map<std::string, hobj_ref_t> set_refs;
+  for (const auto& [family, scale] : set_scales) set_refs[family] = reference_to(scale, attaching);
+  std::vector<ScaleEntry> on_step;
+  std::map<std::string, std::vector<ScaleEntry>> on_sets;
   for (const DatasetSpec& d : run.datasets) {
     if (is_step(d)) continue;
     Handle ds = make(d);
     const std::string what = where + "/" + d.path + ": cannot attach dimension scales";
-    attach(ds, step, 0, "step", what);
-    if (d.cols > 0) attach(ds, set_scales.at(d.set_family), 1, "set", what);
+    const hobj_ref_t ref = reference_to(ds, what);
+    on_step.push_back({ref, 0});
+    if (d.cols > 0) {
+      on_sets[d.set_family].push_back({ref, 1});
+      write_dimensions(ds, {step_ref, set_refs.at(d.set_family)}, {"step", "set"}, what);
+    } else {
+      write_dimensions(ds, {step_ref}, {"step"}, what);
+    }
   }
+  if (!on_step.empty()) write_reference_list(step, on_step, attaching);
+  for (const auto& [family, entries] : on_sets) write_reference_list(set_scales.at(family), entries, attaching);
   make_progress(group, where);
   make_provenance(group, where);
 }
