@@ -246,15 +246,16 @@ def test_a_disk_that_fills_during_creation_ends_the_job(tmp: Path, small_fs, ran
 
 
 def fill(fs: Path) -> Path:
-    """Fills the file system to the last byte."""
+    """Fills the file system to the last byte: unbuffered, so that no partly written chunk is left
+    in a buffer for close() to fail on, then in smaller chunks down to a byte."""
     filler = fs / "filler"
-    with open(filler, "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 16))
-                f.flush()
-        except OSError:
-            pass
+    with open(filler, "wb", buffering=0) as f:
+        for chunk in (1 << 16, 1 << 12, 1):
+            try:
+                while f.write(b"\0" * chunk):
+                    pass
+            except OSError:
+                pass
     return filler
 
 

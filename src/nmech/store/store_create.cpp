@@ -289,11 +289,14 @@ void make_progress(hid_t run_group, const std::string& where) {
            where);
 }
 
-// Empty strings until the run's leader writes a record, one per attempt (start or resume).
+// Empty strings until the run's leader writes a record, one per attempt (start or resume). The
+// empty strings are written at creation (a fill value): without one the slots are holes in the
+// file, and a resume's record then needs new disk blocks, which a full disk refuses.
 void make_provenance(hid_t run_group, const std::string& where) {
   const std::string what = where + ": cannot create provenance";
   Handle type = detail::fixed_string_type(kProvenanceBytes);
-  Handle dcpl = early_dcpl(type, nullptr, what);
+  const std::string empty(kProvenanceBytes, '\0');
+  Handle dcpl = early_dcpl(type, empty.data(), what);
   Handle ds = make_dataset(run_group, "provenance", type, {kProvenanceSlots}, dcpl, what);
   describe(ds, "",
            "one JSON object per attempt at the run (start or resume): nmech version, git commit, "

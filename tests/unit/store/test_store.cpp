@@ -5,6 +5,7 @@
 #include <hdf5.h>
 #include <hdf5_hl.h>
 #include <mpi.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -237,6 +238,18 @@ TEST(Store, RoundTripShapesValuesNaNAndProgress) {
 }
 
 // One provenance record per attempt, written as raw data by a run's leader after setup.
+// Every byte a later write lands on is on disk from creation (no holes in the file), so a full
+// disk fails a run only where new bytes are needed (its checkpoint), never at a store write.
+TEST(Store, CreationLeavesNoHolesForLaterWrites) {
+  const fs::path path = test_dir() / "holes.h5";
+  Store::create(path.string(), MPI_COMM_WORLD, file_attrs(), model_sets(), two_runs()).close();
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  // Disks allocate whole blocks: only the last may be short of the file's end.
+  EXPECT_GE(static_cast<long long>(st.st_blocks) * 512, static_cast<long long>(st.st_size) - st.st_blksize)
+      << st.st_size << " bytes, " << st.st_blocks * 512 << " on disk";
+}
+
 TEST(Store, ProvenanceSlotsAndFailedStatus) {
   const fs::path path = make_store(test_dir());
   {
