@@ -4,6 +4,7 @@
 // hidden behind it). Run it with each reducer to see what overlap hides, and with 1 and 2
 // ranks at the same per-rank batch for weak scaling (bench/dist_run.sh does both).
 //   mpirun -n 2 build/bench/nmech_group_step_bench --reducer overlap --batch 128 [--trace] [--steps 40]
+// --in-place-mb X sets the reducer's in_place_mb (a huge X copies every gradient into buckets).
 // --single-thread initialises MPI without threads: the MPI transport then starts each bucket
 // with MPI_Iallreduce from the hook and progresses it from later hooks (no communication thread).
 #include <torch/torch.h>
@@ -35,8 +36,10 @@ int main(int argc, char** argv) {
   std::int64_t batch = 128;
   bool trace = false;
   std::string width = "0.125";
+  config::ReducerSettings settings;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reducer") && i + 1 < argc) kind = argv[++i];
+    if (!std::strcmp(argv[i], "--in-place-mb") && i + 1 < argc) settings.in_place_mb = std::atof(argv[++i]);
     if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
     if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--trace")) trace = true;
@@ -55,7 +58,8 @@ int main(int argc, char** argv) {
     train::Trainer trainer(cfg, data);
     std::unique_ptr<reduce::Reducer> reducer;
     if (size > 1) {
-      reducer = reduce::make_reducer(group, config::ReducerSettings{kind});
+      settings.kind = kind;
+      reducer = reduce::make_reducer(group, settings);
       trainer.set_reducer(reducer.get());
     }
     auto& s = trainer.state();

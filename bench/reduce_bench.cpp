@@ -3,7 +3,8 @@
 // rank each time. Compared: one raw MPI_Allreduce of the same bytes already in one buffer (and
 // followed by the division that averaging needs); the reducer's transport on ready buckets; the
 // bucketed reducer from hand-over to reduced gradients (gradients handed to it last-first as
-// backward's hooks would, with DDP's 1 + 25 MiB buckets, then finish(): waits and the division);
+// backward's hooks would, with the default settings: gradients of 1 MiB or more summed in place,
+// the rest copied into DDP's 1 + 25 MiB buckets; then finish(): waits and the division);
 // the single-buffer reducer (pack, one all-reduce, divide). Gloo: bench/gloo_allreduce.py.
 //   mpirun -n 2 build/bench/nmech_reduce_bench [--reps 20]
 #include <torch/torch.h>
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
     const std::vector<std::int64_t> edges{0, (1 << 20) / 4, (1 << 20) / 4 + piece, (1 << 20) / 4 + 2 * piece, n};
     auto run_transport = [&](double divisor) {
       for (int b = 0; b < 4; ++b)
-        transport.start(b, f + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b]), comm::ElementType::f32, divisor,
+        transport.start(b, {{f + edges[b], static_cast<std::size_t>(edges[b + 1] - edges[b])}}, comm::ElementType::f32, divisor,
                         "transport bucket " + std::to_string(b));
       for (int b = 0; b < 4; ++b) transport.wait(b);
     };
@@ -98,22 +99,32 @@ int main(int argc, char** argv) {
     // The reducers end to end: gradients handed over last-first, as backward's hooks would.
     std::vector<std::unique_ptr<reduce::Reducer>> reducers;
     std::vector<double> waits, busy;  // the bucketed reducer's, per repetition
-    std::size_t buckets = 0;
-    for (const char* kind : {"overlap", "single"}) {
-      reducers.push_back(reduce::make_reducer(group, config::ReducerSettings{kind}));
+    std::size_t buckets = 0, in_place = 0, in_place_elements = 0;
+    // nmech_buckets_copied: every gradient copied into its bucket (in place from 1 TiB: none),
+    // as before gradients were summed in place.
+    for (const char* kind : {"overlap", "copied", "single"}) {
+      config::ReducerSettings settings{std::strcmp(kind, "copied") ? kind : "overlap"};
+      if (!std::strcmp(kind, "copied")) settings.in_place_mb = 1 << 20;
+      reducers.push_back(reduce::make_reducer(group, settings));
       reduce::Reducer& reducer = *reducers.back();
       reducer.attach(params);
       auto* bucketed = dynamic_cast<reduce::BucketReducer*>(&reducer);
-      if (bucketed) buckets = bucketed->plan().buckets.size();
-      add(bucketed ? "nmech_buckets" : "nmech_single", [&, bucketed] {
+      if (bucketed && std::strcmp(kind, "copied")) {
+        buckets = bucketed->plan().buckets.size();
+        for (const auto& b : bucketed->plan().buckets)
+          for (const auto& s : b.slots) in_place += s.in_place ? 1 : 0, in_place_elements += s.in_place ? s.count : 0;
+      }
+      const bool copied = !std::strcmp(kind, "copied");
+      add(copied ? "nmech_buckets_copied" : bucketed ? "nmech_buckets" : "nmech_single", [&, bucketed, copied] {
         std::vector<double> scalars{1.0};
         reducer.prepare(static_cast<double>(size));
         for (int i = static_cast<int>(params.size()) - 1; i >= 0; --i) {
-          if (bucketed) bucketed->ready(i, grads[static_cast<size_t>(i)]);
-          else params[static_cast<size_t>(i)].mutable_grad() = grads[static_cast<size_t>(i)];
+          // As AccumulateGrad leaves it: the gradient backward made is the parameter's .grad.
+          params[static_cast<size_t>(i)].mutable_grad() = grads[static_cast<size_t>(i)];
+          if (bucketed) bucketed->ready(i);
         }
         reducer.finish(scalars);
-        if (!bucketed) return;
+        if (!bucketed || copied) return;
         waits.push_back(reducer.take_wait_seconds());
         busy.push_back(bucketed->backend().take_busy_seconds());
       });
@@ -124,10 +135,11 @@ int main(int argc, char** argv) {
     busy.erase(busy.begin(), busy.begin() + warmup);
     for (size_t k = 0; k < cases.size(); ++k) {
       // wait_ms: blocked in finish(); allreduce_ms: on the thread, summing and dividing.
-      char extra[160] = "";
+      char extra[240] = "";
       if (names[k] == "nmech_buckets")
-        std::snprintf(extra, sizeof extra, ", \"buckets\": %zu, \"wait_ms\": %.2f, \"allreduce_ms\": %.2f",
-                      buckets, 1e3 * bench::median(waits), 1e3 * bench::median(busy));
+        std::snprintf(extra, sizeof extra,
+                      ", \"buckets\": %zu, \"in_place\": %zu, \"in_place_mbytes\": %.1f, \"wait_ms\": %.2f, \"allreduce_ms\": %.2f",
+                      buckets, in_place, in_place_elements * 4 / 1e6, 1e3 * bench::median(waits), 1e3 * bench::median(busy));
       report(names[k].c_str(), times[k], extra);
     }
     wd.close();

@@ -31,7 +31,7 @@ int check_buckets(comm::BucketBackend& t, int rank, int size, ElementType type) 
   }
   t.reserve(static_cast<int>(counts.size()));
   for (std::size_t b = 0; b < counts.size(); ++b)
-    t.start(static_cast<int>(b), dev[b], counts[b], type, 1.0, "check bucket " + std::to_string(b));
+    t.start(static_cast<int>(b), {{dev[b], counts[b]}}, type, 1.0, "check bucket " + std::to_string(b));
   int bad = 0;
   for (std::size_t b = 0; b < counts.size(); ++b) {
     t.wait(static_cast<int>(b));

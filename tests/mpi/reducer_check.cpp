@@ -81,12 +81,16 @@ int main(int argc, char** argv) {
     struct Case {
       std::string kind;
       double first_mb, bucket_mb;
-      bool empty_last;  // the last rank's shard is empty
+      bool empty_last;         // the last rank's shard is empty
+      double in_place_mb = 0;  // 0: the default (no gradient of this model is that large)
     };
+    // 1/64 MiB in place: the model's 8 largest gradients are summed where they lie.
     const std::vector<Case> cases{{"overlap", 1.0 / 1024, 4.0 / 1024, false}, {"overlap", 1.0 / 64, 1.0 / 16, false},
                                   {"overlap", 1, 25, false},                  {"overlap", 1024, 1024, false},
                                   {"buckets", 1.0 / 1024, 4.0 / 1024, false}, {"buckets", 1, 25, false},
-                                  {"single", 0, 0, false},                    {"overlap", 1.0 / 64, 1.0 / 16, true}};
+                                  {"single", 0, 0, false},                    {"overlap", 1.0 / 64, 1.0 / 16, true},
+                                  {"overlap", 1, 25, false, 1.0 / 64},        {"buckets", 1, 25, false, 1.0 / 64},
+                                  {"overlap", 1.0 / 1024, 4.0 / 1024, true, 1.0 / 64}};
     if (reduce::backends_for(false).empty()) ++failures;  // nothing to check is a failure
     for (const std::string& backend : reduce::backends_for(false)) {
       for (const Case& c : cases) {
@@ -105,6 +109,7 @@ int main(int argc, char** argv) {
         config::ReducerSettings s{c.kind};
         s.backend = backend;
         if (c.first_mb > 0) s.first_bucket_mb = c.first_mb, s.bucket_mb = c.bucket_mb;  // else the defaults
+        if (c.in_place_mb > 0) s.in_place_mb = c.in_place_mb;
         auto reducer = reduce::make_reducer(group, s);
         reducer->attach(params);
         reducer->prepare(static_cast<double>(global));
@@ -117,7 +122,12 @@ int main(int argc, char** argv) {
         std::string started;
         if (auto* b = dynamic_cast<reduce::BucketReducer*>(reducer.get())) {
           const int n = static_cast<int>(b->plan().buckets.size()), early = b->started_in_backward();
-          started = ", " + std::to_string(early) + "/" + std::to_string(n) + " buckets started in backward";
+          int in_place = 0;
+          for (const auto& bucket : b->plan().buckets)
+            for (const auto& slot : bucket.slots) in_place += slot.in_place ? 1 : 0;
+          started = ", " + std::to_string(early) + "/" + std::to_string(n) + " buckets started in backward, " +
+                    std::to_string(in_place) + " gradients in place";
+          ok = ok && (in_place > 0) == (c.in_place_mb > 0);  // the in-place cases do test it
           if (!shard.empty()) ok = ok && early == (c.kind == "overlap" ? n : 0);
           // The transport under test is the one asked for; MPI's runs on its thread where it may.
           const auto* mpi = dynamic_cast<const comm::MpiBuckets*>(&b->backend());

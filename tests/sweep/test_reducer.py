@@ -33,7 +33,8 @@ lr = 0.1
 momentum = 0.9
 weight_decay = 5e-4
 """
-TINY_BUCKETS = "bucket_mb = 0.004\nfirst_bucket_mb = 0.001\n"  # about 20 buckets on this model
+# About 20 buckets on this model; its gradients of 2 KiB or more are summed in place.
+TINY_BUCKETS = "bucket_mb = 0.004\nfirst_bucket_mb = 0.001\nin_place_mb = 0.002\n"
 
 
 def max_relative_difference(a: Path, b: Path) -> float:
@@ -64,13 +65,14 @@ def test_overlapped_buckets_train_to_the_bits_of_one_all_reduce(tmp: Path, ranks
     b = sweep(ranks, overlap, tmp / "overlap.h5")
     # Each sweep says which reducer it used, so the comparison is between two different paths.
     assert "gradients: one all-reduce after backward" in a.stdout, a.stdout
-    assert "gradients: MPI buckets of 0.004 MiB, first 0.001 MiB, overlapping backward" in b.stdout, b.stdout
+    assert "gradients: MPI buckets of 0.004 MiB, first 0.001 MiB, from 0.002 MiB in place, overlapping backward" in b.stdout, b.stdout
     # The provenance says how the gradients were summed (docs/PLATFORM.md §4's list).
     with h5py.File(tmp / "overlap.h5", "r") as f:
         (run,) = f["runs"].values()
         prov = json.loads([x for x in run["provenance"][()] if x][0].decode())
     dp = prov["data_parallel"]
-    assert (dp["group_size"], dp["reducer"], dp["bucket_mb"], dp["first_bucket_mb"]) == (ranks, "overlap", 0.004, 0.001)
+    assert (dp["group_size"], dp["reducer"], dp["bucket_mb"], dp["first_bucket_mb"], dp["in_place_mb"]) == (
+        ranks, "overlap", 0.004, 0.001, 0.002)
     assert (dp["backend"], prov["device"]) == ("mpi", "cpu")
     assert dp["batch"] == 24 and dp["per_rank_batch"] == [24 // ranks, -(-24 // ranks)]
     if ranks == 3:

@@ -4,13 +4,20 @@
 // can), nudge what is in flight, wait for one bucket under the stall watchdog. MPI
 // (mpi_buckets) is always built; NCCL (nccl/nccl_buckets) when CUDA and NCCL are found. Each
 // transport is a row of reduce/transports.cpp's table. Torch-free:
-// a bucket is a pointer, a count and a type.
+// a bucket is one or more spans (a pointer and a count: its buffer and its in-place gradients)
+// of one element type.
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace nmech::comm {
 
 enum class ElementType { f32, f64 };
+
+struct Span {
+  void* data = nullptr;
+  std::size_t count = 0;  // elements
+};
 
 class BucketBackend {
  public:
@@ -21,11 +28,11 @@ class BucketBackend {
   bool device_memory() const { return device_memory_; }
   // Collective over the group: makes channels for `buckets` buckets (kept between runs).
   virtual void reserve(int buckets) = 0;
-  // Starts summing bucket `b` (count elements at data, host or device memory as the backend
-  // expects) over the group. Buckets are started in the same order on every rank. Where
-  // divides() is true, the sum is then divided by `divisor` (average.hpp) before wait() returns;
-  // elsewhere the caller divides after wait().
-  virtual void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) = 0;
+  // Starts summing bucket `b` (its spans, in host or device memory as the backend expects, each
+  // in place and in the order given) over the group. Buckets are started in the same order on
+  // every rank. Where divides() is true, the sums are then divided by `divisor` (average.hpp)
+  // before wait() returns; elsewhere the caller divides after wait().
+  virtual void start(int b, const std::vector<Span>& spans, ElementType type, double divisor, const std::string& what) = 0;
   virtual bool divides() const = 0;
   // Lets in-flight reductions advance (MPI progresses non-blocking collectives inside calls).
   virtual void progress() = 0;

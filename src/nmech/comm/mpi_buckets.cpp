@@ -46,17 +46,22 @@ void MpiBuckets::reserve(int buckets) {
   }
 }
 
-void MpiBuckets::start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) {
+void MpiBuckets::start(int b, const std::vector<Span>& spans, ElementType type, double divisor, const std::string& what) {
   Channel& c = *channels_.at(static_cast<size_t>(b));
-  if (count > static_cast<std::size_t>(std::numeric_limits<int>::max()))
-    throw std::logic_error("MPI buckets: more than 2^31 elements in one bucket");
+  for (const Span& s : spans)
+    if (s.count > static_cast<std::size_t>(std::numeric_limits<int>::max()))
+      throw std::logic_error("MPI buckets: more than 2^31 elements in one span");
   c.what = what;
-  c.data = data;
-  c.count = static_cast<int>(count);
+  c.spans = spans;
   c.type = type;
   c.divisor = divisor;
   if (!threaded_) {
-    c.req = c.comm->start_allreduce(data, c.count, mpi_type(type), MPI_SUM, what);
+    c.reqs.clear();
+    if (!c.comm->enter(what)) return;  // skipped: wait() finds nothing to wait for
+    for (const Span& s : spans) {      // one collective for the watchdog, a request per span
+      c.reqs.push_back(MPI_REQUEST_NULL);
+      MPI_Iallreduce(MPI_IN_PLACE, s.data, static_cast<int>(s.count), mpi_type(type), MPI_SUM, c.mpi, &c.reqs.back());
+    }
     return;
   }
   if (!c.comm->enter(what)) return;  // skipped: wait() finds it done
@@ -80,8 +85,10 @@ void MpiBuckets::serve() {
     }
     Channel& c = *channels_[static_cast<size_t>(b)];
     const auto t0 = std::chrono::steady_clock::now();
-    MPI_Allreduce(MPI_IN_PLACE, c.data, c.count, mpi_type(c.type), MPI_SUM, c.mpi);
-    divide_in_place(c.data, static_cast<std::size_t>(c.count), c.type, c.divisor);
+    for (const Span& s : c.spans) {
+      MPI_Allreduce(MPI_IN_PLACE, s.data, static_cast<int>(s.count), mpi_type(c.type), MPI_SUM, c.mpi);
+      divide_in_place(s.data, s.count, c.type, c.divisor);
+    }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -99,18 +106,21 @@ double MpiBuckets::take_busy_seconds() {
 
 void MpiBuckets::progress() {
   if (threaded_) return;
-  for (auto& c : channels_) {
-    if (c->req == MPI_REQUEST_NULL) continue;
-    int done = 0;
-    MPI_Test(&c->req, &done, MPI_STATUS_IGNORE);  // a finished request becomes MPI_REQUEST_NULL
-  }
+  for (auto& c : channels_)
+    for (MPI_Request& r : c->reqs) {
+      if (r == MPI_REQUEST_NULL) continue;
+      int done = 0;
+      MPI_Test(&r, &done, MPI_STATUS_IGNORE);  // a finished request becomes MPI_REQUEST_NULL
+    }
 }
 
 void MpiBuckets::wait(int b) {
   Channel& c = *channels_.at(static_cast<size_t>(b));
   if (!threaded_) {
-    c.comm->wait(c.req, c.what);  // returns at once for a request progress() already finished
-    c.req = MPI_REQUEST_NULL;
+    for (MPI_Request& r : c.reqs) {
+      c.comm->wait(r, c.what);  // returns at once for a request progress() already finished
+      r = MPI_REQUEST_NULL;
+    }
     return;
   }
   // Sleep until the thread says the bucket is done (no spinning: the thread needs the core),

@@ -4,7 +4,8 @@
 // thread): Open MPI advances non-blocking collectives only inside MPI calls, which a rank busy
 // in backward makes only between gradients. The thread also divides each bucket right after
 // its sum (sum then scale, average.hpp), so with overlap only the last bucket's division is
-// left for the step after backward. One call per bucket, not per piece: summing in cache-sized
+// left for the step after backward. One call per span (a bucket's buffer, each in-place
+// gradient), made back to back, not per piece: summing in cache-sized
 // pieces made the division free in isolation, but each piece is a rendezvous of the group's
 // threads, and where they share cores with backward that cost 10-30% of a step (BENCHMARKS.md).
 // Needs MPI_THREAD_MULTIPLE; without it, buckets fall back to MPI_Iallreduce progressed by
@@ -34,7 +35,7 @@ class MpiBuckets : public BucketBackend {
   static constexpr bool kDeviceMemory = false;  // host memory
   bool threaded() const { return threaded_; }
   void reserve(int buckets) override;
-  void start(int b, void* data, std::size_t count, ElementType type, double divisor, const std::string& what) override;
+  void start(int b, const std::vector<Span>& spans, ElementType type, double divisor, const std::string& what) override;
   bool divides() const override { return threaded_; }
   void progress() override;
   void wait(int b) override;
@@ -44,10 +45,9 @@ class MpiBuckets : public BucketBackend {
   struct Channel {
     MPI_Comm mpi = MPI_COMM_NULL;
     std::unique_ptr<Comm> comm;
-    MPI_Request req = MPI_REQUEST_NULL;  // the non-blocking fallback
-    std::atomic<bool> done{true};        // the thread finished this bucket's all-reduce
-    void* data = nullptr;
-    int count = 0;
+    std::vector<MPI_Request> reqs;       // the non-blocking fallback: one per span
+    std::atomic<bool> done{true};        // the thread finished this bucket's all-reduces
+    std::vector<Span> spans;
     ElementType type = ElementType::f32;
     double divisor = 1.0;
     std::string what;

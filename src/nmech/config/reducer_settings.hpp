@@ -1,6 +1,7 @@
 #pragma once
 // How a rank group sums its gradients (docs/REDUCER.md): the one struct of the reducer's settings
-// and their defaults, read by the sweep config (keys `reducer`, `bucket_mb`, `first_bucket_mb`),
+// and their defaults, read by the sweep config (keys `reducer`, `bucket_mb`, `first_bucket_mb`,
+// `in_place_mb`),
 // the reducer factory (reduce/reducer_factory.hpp), the engine and the benchmarks. Torch-free.
 #include <array>
 #include <string>
@@ -15,6 +16,7 @@ struct ReducerSettings {
   std::string kind = "overlap";  // one of kReducerKinds
   double first_bucket_mb = 1.0;  // DDP's defaults: a small first bucket, so communication starts
   double bucket_mb = 25.0;       // early, then 25 MiB caps
+  double in_place_mb = 1.0;      // a gradient this large is summed where it lies, a bucket of its own
   std::string backend = "mpi";   // the bucket transport, chosen by where gradients live (reduce::backend_for)
   int gpu = -1;                  // a device transport: this rank's GPU, the one it trains on
 };

@@ -8,7 +8,7 @@
 // (`lr = [0.05, 0.1]`); a numeric run key also a range table (`lr = { log = [1e-3, 1e-1], num = 5 }`,
 // `momentum = { linear = [0, 0.9], num = 4 }`); `seeds = [0, 1]` (default: [seed]);
 // `ranks_per_run` (default 1); `checkpoint_every` (default 100); `reducer`, `bucket_mb`,
-// `first_bucket_mb` (how a group sums gradients); `name` is a prefix of the run names. Every other key is a scalar
+// `first_bucket_mb`, `in_place_mb` (how a group sums gradients); `name` is a prefix of the run names. Every other key is a scalar
 // run key, read exactly as a run config file reads it.
 #include <cstdint>
 #include <map>

@@ -78,7 +78,7 @@ void NcclBuckets::reserve(int buckets) {
   }
 }
 
-void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, double /*divisor*/, const std::string& what) {
+void NcclBuckets::start(int b, const std::vector<comm::Span>& spans, ElementType type, double /*divisor*/, const std::string& what) {
   Impl::Channel& c = impl_->channels.at(static_cast<size_t>(b));
   // Called from autograd's thread for this GPU, or the main thread: either way this GPU's
   // legacy stream is the one meant below.
@@ -89,9 +89,12 @@ void NcclBuckets::start(int b, void* data, std::size_t count, ElementType type, 
   // The gradients were written on LibTorch's stream: the reduction's stream waits for them.
   check_cuda(cudaEventRecord(c.ready, cudaStreamLegacy), "cudaEventRecord");
   check_cuda(cudaStreamWaitEvent(impl_->stream, c.ready, 0), "cudaStreamWaitEvent");
-  check_nccl(ncclAllReduce(data, data, count, type == ElementType::f64 ? ncclDouble : ncclFloat, ncclSum,
-                           impl_->comm, impl_->stream),
-             "ncclAllReduce");
+  check_nccl(ncclGroupStart(), "ncclGroupStart");  // the bucket's spans as one launch
+  for (const comm::Span& s : spans)
+    check_nccl(ncclAllReduce(s.data, s.data, s.count, type == ElementType::f64 ? ncclDouble : ncclFloat, ncclSum,
+                             impl_->comm, impl_->stream),
+               "ncclAllReduce");
+  check_nccl(ncclGroupEnd(), "ncclGroupEnd");
   check_cuda(cudaEventRecord(c.done, impl_->stream), "cudaEventRecord");
 }
 

@@ -34,7 +34,7 @@ class NcclBuckets : public comm::BucketBackend {
   void reserve(int buckets) override;
   // data: device memory on device(). The sum is left undivided (NCCL has no sum-then-divide
   // operation, and this file launches no kernels): the reducer divides after wait().
-  void start(int b, void* data, std::size_t count, comm::ElementType type, double divisor, const std::string& what) override;
+  void start(int b, const std::vector<comm::Span>& spans, comm::ElementType type, double divisor, const std::string& what) override;
   bool divides() const override { return false; }
   void progress() override {}  // NCCL advances on its own stream
   void wait(int b) override;

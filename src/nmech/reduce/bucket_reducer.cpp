@@ -1,5 +1,7 @@
 #include "nmech/reduce/bucket_reducer.hpp"
 
+#include <torch/csrc/autograd/utils/lambda_post_hook.h>
+#include <torch/csrc/autograd/variable.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -24,8 +26,9 @@ BucketReducer::BucketReducer(comm::Comm& group, std::unique_ptr<comm::BucketBack
 BucketReducer::~BucketReducer() { detach_hooks(); }
 
 void BucketReducer::detach_hooks() {
-  for (size_t i = 0; i < hook_ids_.size(); ++i) params_[i].remove_hook(hook_ids_[i]);
-  hook_ids_.clear();
+  for (size_t i = 0; i < hook_keys_.size(); ++i) accumulators_[i]->del_post_hook(hook_keys_[i]);
+  hook_keys_.clear();
+  accumulators_.clear();
 }
 
 void BucketReducer::attach(const std::vector<at::Tensor>& params) {
@@ -42,7 +45,7 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
   std::vector<std::size_t> numels;
   for (const auto& p : params_) numels.push_back(static_cast<std::size_t>(p.numel()));
   const std::size_t elem = params_.empty() ? 4 : params_.front().element_size();
-  plan_ = comm::plan_buckets(numels, elem, opt_.first_bytes, opt_.bucket_bytes);
+  plan_ = comm::plan_buckets(numels, elem, opt_.first_bytes, opt_.bucket_bytes, opt_.in_place_bytes);
   check_same(group_, plan_.digest(), "gradient bucket layouts");
   backend_->reserve(static_cast<int>(plan_.buckets.size()));
   // Every rank knows the names of this reducer's collectives from the start, so a stall report
@@ -56,53 +59,90 @@ void BucketReducer::attach(const std::vector<at::Tensor>& params) {
   flat_.clear();
   for (const auto& b : plan_.buckets)
     flat_.push_back(torch::zeros({static_cast<std::int64_t>(b.count)}, params_.front().options()));
+  own_.assign(params_.size(), at::Tensor());
   pending_.assign(plan_.buckets.size(), 0);
   arrived_.assign(params_.size(), 0);
   if (!opt_.overlap) return;
-  for (size_t i = 0; i < params_.size(); ++i)
-    hook_ids_.push_back(params_[i].register_hook([this, i](const at::Tensor& g) { ready(static_cast<int>(i), g); }));
+  // After AccumulateGrad, .grad is the parameter's own tensor (autograd hands over the one
+  // backward made, or a copy when anything else holds it), so it may be summed in place.
+  using torch::autograd::variable_list;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    accumulators_.push_back(torch::autograd::impl::grad_accumulator(params_[i]));
+    hook_keys_.push_back(accumulators_.back()->add_post_hook(std::make_unique<torch::autograd::utils::LambdaPostHook>(
+        [this, i](const variable_list& outputs, const variable_list&) {
+          ready(static_cast<int>(i));
+          return outputs;
+        })));
+  }
 }
 
 void BucketReducer::prepare(double divisor) {
   divisor_ = divisor;
   // A tensor on the buckets' device: ATen's CUDA division by a plain number multiplies by its
   // float reciprocal instead. Made once a step, not per bucket (on a GPU it is a copy).
-  if (!backend_->divides() && !flat_.empty()) divisor_t_ = at::scalar_tensor(divisor, flat_.front().options());
+  if (!backend_->divides() && !params_.empty()) divisor_t_ = at::scalar_tensor(divisor, params_.front().options());
   for (auto& p : params_) p.mutable_grad() = at::Tensor();  // autograd then hands us fresh tensors
+  std::fill(own_.begin(), own_.end(), at::Tensor());     // and last step's in-place ones go
   for (size_t b = 0; b < plan_.buckets.size(); ++b) pending_[b] = static_cast<int>(plan_.buckets[b].slots.size());
   std::fill(arrived_.begin(), arrived_.end(), 0);
   next_ = 0;
   armed_ = true;
 }
 
+const comm::BucketPlan::Slot& BucketReducer::slot_plan(std::size_t p) const {
+  return plan_.buckets[static_cast<size_t>(plan_.bucket_of[p])].slots[static_cast<size_t>(plan_.slot_of[p])];
+}
+
 at::Tensor BucketReducer::slot(int param) {
   const auto p = static_cast<size_t>(param);
   const int b = plan_.bucket_of[p];
-  const auto& s = plan_.buckets[static_cast<size_t>(b)].slots[static_cast<size_t>(plan_.slot_of[p])];
+  const auto& s = slot_plan(p);
   return flat_[static_cast<size_t>(b)].narrow(0, static_cast<std::int64_t>(s.offset), static_cast<std::int64_t>(s.count));
 }
 
-// Called by autograd with parameter `param`'s whole gradient for this backward (a leaf's hook
-// sees the sum over every use), before it is accumulated into .grad.
-void BucketReducer::ready(int param, const at::Tensor& grad) {
+// Called by autograd after parameter `param`'s gradient was accumulated into .grad for this
+// backward (once, with the sum over every use).
+void BucketReducer::ready(int param) {
   if (!armed_ || arrived_[static_cast<size_t>(param)]) return;
-  {
-    at::NoGradGuard no_grad;
-    slot(param).copy_(grad.reshape({-1}));
-  }
-  arrived_[static_cast<size_t>(param)] = 1;
-  --pending_[static_cast<size_t>(plan_.bucket_of[static_cast<size_t>(param)])];
-  start_in_order();
+  hand_over(static_cast<size_t>(param));
   backend_->progress();
+}
+
+// Puts parameter p's gradient in its bucket: a copy into its slot, or, summed in place, the
+// gradient itself (made contiguous if autograd left it otherwise; zeros where it has none).
+void BucketReducer::hand_over(std::size_t p) {
+  at::NoGradGuard no_grad;
+  const int b = plan_.bucket_of[p];
+  const at::Tensor& g = params_[p].grad();
+  if (slot_plan(p).in_place) {
+    own_[p] = g.defined() ? g.contiguous() : torch::zeros_like(params_[p], at::MemoryFormat::Contiguous);
+    params_[p].mutable_grad() = own_[p];
+  } else if (g.defined()) {
+    slot(static_cast<int>(p)).copy_(g.reshape({-1}));
+  } else {
+    slot(static_cast<int>(p)).zero_();
+  }
+  arrived_[p] = 1;
+  --pending_[static_cast<size_t>(b)];
+  start_in_order();
 }
 
 // Starts every complete bucket whose predecessors have all started: the fixed order.
 void BucketReducer::start_in_order() {
   while (next_ < static_cast<int>(plan_.buckets.size()) && pending_[static_cast<size_t>(next_)] == 0) {
-    at::Tensor& f = flat_[static_cast<size_t>(next_)];
-    backend_->start(next_, f.data_ptr(), static_cast<std::size_t>(f.numel()), element_type(f), divisor_, names_[static_cast<size_t>(next_)]);
+    const auto b = static_cast<size_t>(next_);
+    backend_->start(next_, spans(b), element_type(params_.front()), divisor_, names_[b]);
     ++next_;
   }
+}
+
+// Bucket b's memory: its buffer (if any gradient is copied), then its in-place gradients.
+std::vector<comm::Span> BucketReducer::spans(std::size_t b) {
+  std::vector<comm::Span> out;
+  if (flat_[b].numel() > 0) out.push_back({flat_[b].data_ptr(), static_cast<std::size_t>(flat_[b].numel())});
+  for (const auto& s : plan_.buckets[b].slots)
+    if (s.in_place && s.count > 0) out.push_back({own_[static_cast<size_t>(s.param)].data_ptr(), s.count});
+  return out;
 }
 
 void BucketReducer::finish(std::vector<double>& scalars) {
@@ -111,23 +151,19 @@ void BucketReducer::finish(std::vector<double>& scalars) {
   at::NoGradGuard no_grad;
   // Gradients no hook delivered: computed without hooks (no overlap), or absent (an empty shard,
   // an unused parameter), which count as zeros.
-  for (size_t i = 0; i < params_.size(); ++i) {
-    if (arrived_[i]) continue;
-    const at::Tensor& g = params_[i].grad();
-    if (g.defined()) slot(static_cast<int>(i)).copy_(g.reshape({-1}));
-    else slot(static_cast<int>(i)).zero_();
-    arrived_[i] = 1;
-    --pending_[static_cast<size_t>(plan_.bucket_of[i])];
-  }
-  start_in_order();
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!arrived_[i]) hand_over(i);
   for (int b = 0; b < static_cast<int>(plan_.buckets.size()); ++b) {
     const auto t0 = std::chrono::steady_clock::now();
     backend_->wait(b);
     wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (!backend_->divides()) flat_[static_cast<size_t>(b)].div_(divisor_t_);  // sum then scale, in the parameter dtype
+    if (backend_->divides()) continue;
+    flat_[static_cast<size_t>(b)].div_(divisor_t_);  // sum then scale, in the parameter dtype
+    for (const auto& s : plan_.buckets[static_cast<size_t>(b)].slots)
+      if (s.in_place) own_[static_cast<size_t>(s.param)].div_(divisor_t_);
   }
-  for (size_t i = 0; i < params_.size(); ++i)
-    params_[i].mutable_grad() = slot(static_cast<int>(i)).view(params_[i].sizes());
+  for (size_t i = 0; i < params_.size(); ++i)  // an in-place gradient already is the .grad
+    if (!slot_plan(i).in_place) params_[i].mutable_grad() = slot(static_cast<int>(i)).view(params_[i].sizes());
   if (!scalars.empty())
     group_.allreduce(scalars.data(), static_cast<int>(scalars.size()), MPI_DOUBLE, MPI_SUM, "scalars");
 }

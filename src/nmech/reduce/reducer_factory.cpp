@@ -13,6 +13,7 @@ std::unique_ptr<Reducer> make_reducer(comm::Comm& group, const ReducerSettings& 
   BucketOptions o;
   o.first_bytes = static_cast<std::size_t>(s.first_bucket_mb * (1 << 20));
   o.bucket_bytes = static_cast<std::size_t>(s.bucket_mb * (1 << 20));
+  o.in_place_bytes = std::max<std::size_t>(1, static_cast<std::size_t>(s.in_place_mb * (1 << 20)));
   o.overlap = s.kind == "overlap";
   return std::make_unique<BucketReducer>(group, make_backend(s.backend, group, s.gpu), o);
 }

@@ -174,8 +174,8 @@ std::string reducer_words(const config::ReducerSettings& r, int ranks) {
   if (ranks < 2) return "";
   if (r.kind == "single") return " (gradients: one all-reduce after backward)";
   char buf[160];
-  std::snprintf(buf, sizeof buf, " (gradients: %s buckets of %g MiB, first %g MiB, %s)",
-                upper(r.backend).c_str(), r.bucket_mb, r.first_bucket_mb,
+  std::snprintf(buf, sizeof buf, " (gradients: %s buckets of %g MiB, first %g MiB, from %g MiB in place, %s)",
+                upper(r.backend).c_str(), r.bucket_mb, r.first_bucket_mb, r.in_place_mb,
                 r.kind == "overlap" ? "overlapping backward" : "after backward");
   return buf;
 }
@@ -242,7 +242,7 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
       first = false;
       const reduce::ReducerSettings& rs = g.reducer_settings;
       Attempt a{static_cast<std::int64_t>(st.provenance(run.name).size()), k, g.world_size, g.index,
-                g.comm.world_ranks(), g.hosts(), g.device, rs.kind, rs.backend, rs.bucket_mb, rs.first_bucket_mb,
+                g.comm.world_ranks(), g.hosts(), g.device, rs.kind, rs.backend, rs.bucket_mb, rs.first_bucket_mb, rs.in_place_mb,
                 run.cfg.batch_size, g.local_ranks()};
       st.write_provenance(run.name, std::min<std::size_t>(a.attempt, store::kProvenanceSlots - 1),
                           provenance_json(a));

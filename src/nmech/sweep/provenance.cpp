@@ -76,6 +76,7 @@ std::string provenance_json(const Attempt& a) {
                           {"backend", a.backend},
                           {"bucket_mb", a.bucket_mb},
                           {"first_bucket_mb", a.first_bucket_mb},
+                          {"in_place_mb", a.in_place_mb},
                           {"batch", a.batch},
                           {"per_rank_batch", {a.batch / n, (a.batch + n - 1) / n}},
                           {"averaging", "sum over the group, then divided by the global batch"},

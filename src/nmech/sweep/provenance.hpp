@@ -17,7 +17,7 @@ struct Attempt {
   // Data parallelism (recorded when the group has more than one rank).
   std::string reducer;            // "overlap", "buckets" or "single"
   std::string backend;            // the bucket transport: "mpi" or "nccl"
-  double bucket_mb = 0, first_bucket_mb = 0;
+  double bucket_mb = 0, first_bucket_mb = 0, in_place_mb = 0;
   std::int64_t batch = 0;         // global batch per step
   std::vector<int> local_ranks;   // each rank's index among the ranks of its node: the GPU it takes
 };

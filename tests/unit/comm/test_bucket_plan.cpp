@@ -55,6 +55,33 @@ TEST(BucketPlan, EveryElementHasExactlyOnePlace) {
   }
 }
 
+std::vector<bool> in_place_of(const BucketPlan& p) {
+  std::vector<bool> out(p.bucket_of.size());
+  for (const auto& b : p.buckets)
+    for (const auto& s : b.slots) out[static_cast<size_t>(s.param)] = s.in_place;
+  return out;
+}
+
+TEST(BucketPlan, LargeParametersAreSummedInPlaceInsideTheSameBuckets) {
+  // From 400 bytes in place: params 0 (400 B) and 2 (1200 B). The buckets are the ones the caps
+  // make without it; only the copied slots take room in a bucket's buffer.
+  const BucketPlan p = plan_buckets(kNumels, 4, 300, 800, 400);
+  EXPECT_EQ(params_by_bucket(p), (std::vector<std::vector<int>>{{3}, {2}, {1, 0}}));
+  EXPECT_EQ(in_place_of(p), (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(p.buckets[1].count, 0u);
+  EXPECT_EQ(p.buckets[1].total, 300u);
+  EXPECT_EQ(p.buckets[2].count, 50u);
+  EXPECT_EQ(p.buckets[2].total, 150u);
+  const BucketPlan one = plan_buckets(kNumels, 4, 1u << 20, 1u << 20, 400);
+  ASSERT_EQ(one.buckets.size(), 1u);
+  EXPECT_EQ(one.buckets[0].count, 70u);  // params 3 and 1, at offsets 0 and 20
+  EXPECT_EQ(one.buckets[0].slots[2].offset, 20u);
+  // The threshold is inclusive and in bytes; without one nothing is in place.
+  EXPECT_EQ(in_place_of(plan_buckets(kNumels, 4, 300, 800, 401)), (std::vector<bool>{false, false, true, false}));
+  EXPECT_EQ(in_place_of(plan_buckets(kNumels, 4, 300, 800)), (std::vector<bool>(4, false)));
+  EXPECT_NE(plan_buckets(kNumels, 4, 300, 800, 1200).digest(), plan_buckets(kNumels, 4, 300, 800).digest());
+}
+
 TEST(BucketPlan, DigestTellsLayoutsApart) {
   EXPECT_EQ(plan_buckets(kNumels, 4, 300, 800).digest(), plan_buckets(kNumels, 4, 300, 800).digest());
   EXPECT_NE(plan_buckets(kNumels, 4, 300, 800).digest(), plan_buckets(kNumels, 4, 1, 1).digest());

@@ -449,14 +449,18 @@ TEST(SweepConfig, ReducerKeysAreCheckedAndAreNotPartOfTheSweepsIdentity) {
   EXPECT_EQ(d.reducer.kind, "overlap");
   EXPECT_EQ(d.reducer.bucket_mb, 25.0);
   EXPECT_EQ(d.reducer.first_bucket_mb, 1.0);
-  const SweepConfig s = parse("lr = 0.1\nreducer = \"single\"\nbucket_mb = 0.5\nfirst_bucket_mb = 2\n");
+  EXPECT_EQ(d.reducer.in_place_mb, 1.0);
+  const SweepConfig s =
+      parse("lr = 0.1\nreducer = \"single\"\nbucket_mb = 0.5\nfirst_bucket_mb = 2\nin_place_mb = 0.25\n");
   EXPECT_EQ(s.reducer.kind, "single");
   EXPECT_EQ(s.reducer.bucket_mb, 0.5);
   EXPECT_EQ(s.reducer.first_bucket_mb, 2.0);
+  EXPECT_EQ(s.reducer.in_place_mb, 0.25);
   EXPECT_EQ(sweep_hash(s), sweep_hash(d));
   EXPECT_EQ(error_of("reducer = \"ring\"\n"),
             "cfg.toml:1: key 'reducer': must be \"overlap\", \"buckets\" or \"single\", got \"ring\"");
   EXPECT_EQ(error_of("lr = 0.1\nbucket_mb = 0\n"), "cfg.toml:2: key 'bucket_mb': must be > 0, got 0.0");
+  EXPECT_EQ(error_of("in_place_mb = -1\n"), "cfg.toml:1: key 'in_place_mb': must be > 0, got -1.0");
   EXPECT_EQ(error_of("first_bucket_mb = \"1\"\n"),
             "cfg.toml:1: key 'first_bucket_mb': expected a number, got a string");
 }
