@@ -88,7 +88,6 @@ Store Store::open(const std::string& path, MPI_Comm comm) {
   detail::check_format(file, path);  // same answer on every rank, so a throw is collective too
   Store s;
   s.file_ = file.release();
-  s.keep_open_ = true;
   return s;
 }
 
@@ -104,20 +103,12 @@ Store Store::open_read(const std::string& path) {
   return s;
 }
 
-Store::Store(Store&& o) noexcept
-    : file_(std::exchange(o.file_, -1)),
-      keep_open_(o.keep_open_),
-      open_run_(std::move(o.open_run_)),
-      open_datasets_(std::exchange(o.open_datasets_, {})) {}
+Store::Store(Store&& o) noexcept : file_(std::exchange(o.file_, -1)) {}
 
 Store& Store::operator=(Store&& o) noexcept {
   if (this != &o) {
-    close_datasets();
     if (file_ >= 0) H5Fclose(file_);
     file_ = std::exchange(o.file_, -1);
-    keep_open_ = o.keep_open_;
-    open_run_ = std::move(o.open_run_);
-    open_datasets_ = std::exchange(o.open_datasets_, {});
   }
   return *this;
 }
@@ -125,30 +116,10 @@ Store& Store::operator=(Store&& o) noexcept {
 // Closing an MPI-IO file is collective: users call close() on every rank. This is the fallback
 // for a store that goes out of scope still open (serial stores, or unwinding on every rank).
 Store::~Store() {
-  close_datasets();
   if (file_ >= 0) H5Fclose(file_);
 }
 
-// An MPI-IO file does not close while objects in it are open.
-void Store::close_datasets() const {
-  for (const auto& [name, id] : open_datasets_) H5Dclose(id);
-  open_datasets_.clear();
-  open_run_.clear();
-}
-
-hid_t Store::run_dataset(const std::string& run, const std::string& name, Handle& fresh) const {
-  if (!keep_open_) return (fresh = open_run_dataset(file_, run, name)).get();
-  if (run != open_run_) {
-    close_datasets();
-    open_run_ = run;
-  }
-  auto it = open_datasets_.find(name);
-  if (it == open_datasets_.end()) it = open_datasets_.emplace(name, open_run_dataset(file_, run, name).release()).first;
-  return it->second;
-}
-
 void Store::close() {
-  close_datasets();
   if (file_ < 0) return;
   const std::string name = detail::file_name(file_);
   const hid_t f = std::exchange(file_, -1);
@@ -160,8 +131,7 @@ void Store::write_rows(const std::string& run, const std::string& dataset, std::
   if (file_ < 0) throw StoreError("write_rows on a closed store");
   const std::string where = detail::file_name(file_) + ": /runs/" + run + "/" + dataset;
   if (comm_size(file_) == 0) throw StoreError(where + ": store is open read-only");
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, dataset, fresh_ds);
+  Handle ds = open_run_dataset(file_, run, dataset);
   std::vector<hsize_t> dims = dims_of(ds, where);
   if (row0 > dims[0] || nrows > dims[0] - row0)
     throw StoreError(where + ": rows [" + std::to_string(row0) + ", " +
@@ -192,8 +162,7 @@ void Store::commit(const std::string& run, const Progress& p) {
   const std::string where = detail::file_name(file_) + ": /runs/" + run + "/progress";
   const int size = comm_size(file_);
   if (size == 0) throw StoreError(where + ": store is open read-only");
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, "progress", fresh_ds);
+  Handle ds = open_run_dataset(file_, run, "progress");
   const detail::ProgressRecord rec{p.rows_committed, p.last_step,
                                    static_cast<std::int32_t>(p.status), p.diverged_at,
                                    p.heartbeat_utc, p.last_loss};
@@ -219,14 +188,12 @@ std::string record_problem(const detail::ProgressRecord& r, std::uint64_t rows) 
 
 Progress Store::progress(const std::string& run) const {
   if (file_ < 0) throw StoreError("progress on a closed store");
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, "progress", fresh_ds);
+  Handle ds = open_run_dataset(file_, run, "progress");
   Handle mem = detail::progress_mem_type();
   detail::ProgressRecord rec{};
   const std::string where = detail::file_name(file_) + ": /runs/" + run + "/progress";
   check(H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, &rec), where + ": cannot read");
-  Handle fresh_step;
-  const hid_t step = run_dataset(run, "step", fresh_step);
+  Handle step = open_run_dataset(file_, run, "step");
   const std::string problem = record_problem(rec, dims_of(step, where).at(0));
   if (!problem.empty()) throw StoreError(where + ": damaged record (" + problem + ")");
   Progress p;
@@ -244,8 +211,7 @@ void Store::write_provenance(const std::string& run, std::size_t slot, const std
   const std::string where = detail::file_name(file_) + ": /runs/" + run + "/provenance";
   if (comm_size(file_) == 0) throw StoreError(where + ": store is open read-only");
   if (slot >= kProvenanceSlots) throw StoreError(where + ": no slot " + std::to_string(slot));
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, "provenance", fresh_ds);
+  Handle ds = open_run_dataset(file_, run, "provenance");
   std::string text = json.substr(0, kProvenanceBytes);
   text.resize(kProvenanceBytes, '\0');
   Handle type = detail::fixed_string_type(kProvenanceBytes);
@@ -258,8 +224,7 @@ void Store::write_provenance(const std::string& run, std::size_t slot, const std
 
 std::vector<std::string> Store::provenance(const std::string& run) const {
   if (file_ < 0) throw StoreError("provenance on a closed store");
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, "provenance", fresh_ds);
+  Handle ds = open_run_dataset(file_, run, "provenance");
   Handle type = detail::fixed_string_type(kProvenanceBytes);
   std::string all(kProvenanceSlots * kProvenanceBytes, '\0');
   check(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, all.data()),
@@ -301,8 +266,7 @@ std::string Store::file_attr(const std::string& name) const {
 
 std::vector<double> Store::read(const std::string& run, const std::string& dataset) const {
   if (file_ < 0) throw StoreError("read on a closed store");
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, dataset, fresh_ds);
+  Handle ds = open_run_dataset(file_, run, dataset);
   const std::string what = detail::file_name(file_) + ": cannot read /runs/" + run + "/" + dataset;
   size_t n = 1;
   for (hsize_t d : dims_of(ds, what)) n *= static_cast<size_t>(d);
@@ -313,8 +277,7 @@ std::vector<double> Store::read(const std::string& run, const std::string& datas
 
 std::vector<std::uint64_t> Store::shape(const std::string& run, const std::string& dataset) const {
   if (file_ < 0) throw StoreError("shape on a closed store");
-  Handle fresh_ds;
-  const hid_t ds = run_dataset(run, dataset, fresh_ds);
+  Handle ds = open_run_dataset(file_, run, dataset);
   const std::vector<hsize_t> dims =
       dims_of(ds, detail::file_name(file_) + ": /runs/" + run + "/" + dataset);
   return {dims.begin(), dims.end()};

@@ -17,10 +17,6 @@
 
 namespace nmech::store {
 
-namespace detail {
-class Handle;  // h5_util.hpp
-}
-
 // Bad input (unwritable path, not a store, mismatched layout): the CLI exits with code 2.
 class StoreError : public std::runtime_error {
  public:
@@ -138,19 +134,7 @@ class Store {
 
  private:
   Store() = default;
-  // A run's dataset, open (a borrowed id). In a store open for writing, the datasets of the run
-  // touched last stay open until another run's are wanted or the store closes: a sweep writes
-  // some 40 datasets of a run at each flush and reads its progress several times, and an open
-  // cost about what a row's write does. Contiguous datasets under MPI-IO keep no data in
-  // memory, so an open one reads what other ranks wrote. A read-only store (serial, whose
-  // driver does keep a sieve buffer) opens afresh each time: `fresh` holds that handle.
-  hid_t run_dataset(const std::string& run, const std::string& name, detail::Handle& fresh) const;
-  void close_datasets() const;
-
   hid_t file_ = -1;
-  bool keep_open_ = false;  // opened for writing: datasets may stay open
-  mutable std::string open_run_;
-  mutable std::map<std::string, hid_t> open_datasets_;
 };
 
 }  // namespace nmech::store
