@@ -2,6 +2,7 @@
 is right."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import h5py
@@ -54,6 +55,12 @@ def test_grid_every_run_done_and_exact(tmp: Path, model: str, ranks: int, per_ru
     store = tmp / "grid.h5"
     p = sweep(ranks, cfg, store)
     assert "8 runs: done 8, diverged 0, failed 0, unfinished 0" in p.stdout, p.stdout
+    # What a run cost besides its steps: positive, its store writes a part of it, and together
+    # less than the groups' whole time (the wall is printed to the second).
+    m = re.search(r"wall (\d+):(\d\d) .* a run: ([\d.]+) ms besides its steps, ([\d.]+) ms of it store writes", p.stdout)
+    assert m, p.stdout
+    wall_s, besides, writes = 60 * int(m[1]) + int(m[2]) + 1, float(m[3]), float(m[4])
+    assert 0 < writes <= besides < 1e3 * wall_s * (ranks // per_run) / 8, m[0]
     s = status(store)
     assert s.returncode == 0 and "8 runs: done 8, running 0, diverged 0, failed 0, pending 0" in s.stdout
     with h5py.File(store, "r") as f:

@@ -214,8 +214,12 @@ bool stop_requested(sweep::WorkQueue& q) {
   return q.stop_requested();
 }
 
+// What a group's leader adds up over its runs, for the summary line.
 struct GroupTally {
-  double store_seconds = 0;
+  double store_seconds = 0;  // rows and progress records
+  double run_seconds = 0;    // in train_one, from the trainer's set-up to the run's last record
+  double step_seconds = 0;   // in training steps
+  double runs = 0;
   bool stopped = false;
 };
 
@@ -223,6 +227,7 @@ struct GroupTally {
 bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store::Store& st,
                const std::string& checkpoint, std::int64_t checkpoint_every, ProgressLog& log,
                const std::string& label, GroupTally& tally) {
+  const auto run_start = std::chrono::steady_clock::now();
   train::Trainer trainer(run.cfg, data, g.device);
   trainer.set_eval_data(g.eval_data);
   if (g.reducer) trainer.set_reducer(g.reducer.get());
@@ -268,6 +273,9 @@ bool train_one(Group& g, const PlannedRun& run, const data::Dataset& data, store
     return true;
   }
   tally.store_seconds += out.store_seconds;
+  tally.step_seconds += out.step_seconds;
+  tally.run_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  tally.runs += 1;
   if (g.leader()) {
     if (first) log.start(run.name, label, out.resumed_from, run.cfg.steps);
     if (out.stopped)
@@ -376,8 +384,11 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
 
   // Every group waits here for the others (the watchdog tells waiting from stalling).
   world_c.barrier("sweep_end");
-  double store_s = g.leader() ? tally.store_seconds : 0.0;
-  world_c.allreduce(&store_s, 1, MPI_DOUBLE, MPI_SUM, "store_time");
+  // Leaders' sums: store writes, time in runs, in steps, runs (a run that failed adds nothing).
+  double sums[4] = {0, 0, 0, 0};
+  if (g.leader()) sums[0] = tally.store_seconds, sums[1] = tally.run_seconds, sums[2] = tally.step_seconds, sums[3] = tally.runs;
+  world_c.allreduce(sums, 4, MPI_DOUBLE, MPI_SUM, "store_time");
+  const double store_s = sums[0];
   const bool stopped = world_c.any(tally.stopped || stop_signal() != 0, "stop_tally");
   int code = util::kComplete;
   if (rank == 0) {
@@ -388,10 +399,12 @@ int train_all(const SweepOptions& o, const config::SweepConfig& sc, const Plan& 
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "sweep summary: %zu runs: done %d, diverged %d, failed %d, unfinished %d | wall %s | "
-                  "store writes %.3f s of %.1f group-seconds (%.2f%%)",
+                  "store writes %.3f s of %.1f group-seconds (%.2f%%) | a run: %.2f ms besides its steps, "
+                  "%.2f ms of it store writes",
                   plan.runs.size(), count(Status::done), count(Status::diverged), count(Status::failed), unfinished,
                   format_duration(wall).c_str(), store_s, wall * (size / r),
-                  100.0 * store_s / std::max(1e-9, wall * (size / r)));
+                  100.0 * store_s / std::max(1e-9, wall * (size / r)), 1e3 * (sums[1] - sums[2]) / std::max(1.0, sums[3]),
+                  1e3 * store_s / std::max(1.0, sums[3]));
     log.note(buf);
     for (const auto& d : s.diverged) log.note("diverged: " + d);
     if (stopped && unfinished > 0) {

@@ -273,7 +273,9 @@ RunOutcome Trainer::run(store::Store& st, const std::string& run_name, const Run
   };
   for (std::int64_t k = k0; k < s.cfg.steps; ++k) {
     if (eval && k % s.cfg.eval_every == 0) evaluate_into_row();
+    const auto step_start = std::chrono::steady_clock::now();
     out.last_loss = step(k);
+    out.step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     if (s.tracer->non_finite()) {
       out.status = store::Status::diverged;
       out.diverged_at = k;

@@ -31,6 +31,7 @@ struct RunOutcome {
   bool stopped = false;            // asked to stop: checkpointed at steps_done, still running
   std::int64_t resumed_from = 0;   // the step a checkpoint restarted this attempt at
   double store_seconds = 0;        // spent writing rows and progress records
+  double step_seconds = 0;         // spent in the training steps (tracing included)
   std::map<symmetry::Family, FamilyErrors> errors;  // at the last recorded row
 };
 
