@@ -18,6 +18,7 @@
 #include "nmech/net/net.hpp"
 #include "nmech/layout/layout.hpp"
 #include "nmech/train/device.hpp"
+#include "nmech/train/initial_nets.hpp"
 #include "nmech/train/sgd.hpp"
 #include "nmech/train/trainer_state.hpp"
 #include "nmech/util/utc.hpp"
@@ -47,6 +48,18 @@ models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& 
   return config::model_spec(cfg, d.channels, d.classes);
 }
 
+namespace {
+// Everything a run's initial net depends on (initial_nets.hpp).
+std::string net_key(const config::RunConfig& cfg, const models::ModelSpec& m, const std::string& device) {
+  std::ostringstream k;
+  k.precision(17);
+  k << m.name << ' ' << m.width << ' ' << m.classifier_width << ' ' << m.mlp_depth << ' ' << m.dropout << ' '
+    << m.input_channels << ' ' << m.input_size << ' ' << m.classes << ' ' << cfg.bn_eps << ' ' << cfg.init << ' '
+    << cfg.seed << ' ' << cfg.dtype << ' ' << device;
+  return k.str();
+}
+}  // namespace
+
 Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const std::string& device)
     : s_(std::make_unique<State>()) {
   State& s = *s_;
@@ -59,11 +72,15 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const 
   s.opt = config::optim_params(cfg);
   torch::set_num_threads(static_cast<int>(cfg.threads));
   torch::manual_seed(cfg.seed);
-  s.wiring = models::make_wiring(model_spec(cfg, data));
+  const models::ModelSpec spec = model_spec(cfg, data);
+  s.wiring = models::make_wiring(spec);
   s.sets = symmetry::derive_sets(s.wiring);
-  s.net = net::Net(s.wiring, cfg.bn_eps);
-  if (cfg.init == "paper") s.net->init_paper();  // else LibTorch's defaults, from the same seed
-  s.net->to(s.device, s.dtype);
+  s.net = initial_net(net_key(cfg, spec, device), [&] {
+    net::Net n(s.wiring, cfg.bn_eps);
+    if (cfg.init == "paper") n->init_paper();  // else LibTorch's defaults, from the same seed
+    n->to(s.device, s.dtype);
+    return n;
+  });
   s.net->train();
   std::vector<at::Tensor> params;
   for (const auto& p : s.net->named_parameters(true)) {
