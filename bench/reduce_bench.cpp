@@ -103,18 +103,18 @@ int main(int argc, char** argv) {
     // nmech_buckets_copied: every gradient copied into its bucket (in place from 1 TiB: none),
     // as before gradients were summed in place.
     for (const char* kind : {"overlap", "copied", "single"}) {
-      config::ReducerSettings settings{std::strcmp(kind, "copied") ? kind : "overlap"};
-      if (!std::strcmp(kind, "copied")) settings.in_place_mb = 1 << 20;
+      const bool copied = !std::strcmp(kind, "copied");
+      config::ReducerSettings settings{copied ? "overlap" : kind};
+      if (copied) settings.in_place_mb = 1 << 20;
       reducers.push_back(reduce::make_reducer(group, settings));
       reduce::Reducer& reducer = *reducers.back();
       reducer.attach(params);
       auto* bucketed = dynamic_cast<reduce::BucketReducer*>(&reducer);
-      if (bucketed && std::strcmp(kind, "copied")) {
+      if (bucketed && !copied) {
         buckets = bucketed->plan().buckets.size();
         for (const auto& b : bucketed->plan().buckets)
           for (const auto& s : b.slots) in_place += s.in_place ? 1 : 0, in_place_elements += s.in_place ? s.count : 0;
       }
-      const bool copied = !std::strcmp(kind, "copied");
       add(copied ? "nmech_buckets_copied" : bucketed ? "nmech_buckets" : "nmech_single", [&, bucketed, copied] {
         std::vector<double> scalars{1.0};
         reducer.prepare(static_cast<double>(size));

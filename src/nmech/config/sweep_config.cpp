@@ -305,10 +305,9 @@ void read_sweep_key(SweepConfig& s, const Entry& e) {
     }
     s.reducer.kind = *v;
   }
-  if (key == "bucket_mb" || key == "first_bucket_mb" || key == "in_place_mb") {
-    double& out = key == "bucket_mb"         ? s.reducer.bucket_mb
-                  : key == "first_bucket_mb" ? s.reducer.first_bucket_mb
-                                             : s.reducer.in_place_mb;
+  for (const ReducerSize& size : kReducerSizes) {
+    if (key != size.key) continue;
+    double& out = s.reducer.*size.member;
     std::string err = read_number(n, out);
     if (err.empty() && !(out > 0)) err = "must be > 0, got " + toml_float(out);
     if (!err.empty()) fail(e.at.where, key, err);
@@ -526,7 +525,8 @@ const std::vector<std::string>& sweep_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> k;
     for (const Axis& a : axes()) k.push_back(a.key);
-    for (const char* own : {"ranks_per_run", "checkpoint_every", "reducer", "bucket_mb", "first_bucket_mb", "in_place_mb"}) k.push_back(own);
+    for (const char* own : {"ranks_per_run", "checkpoint_every", "reducer"}) k.push_back(own);
+    for (const ReducerSize& size : kReducerSizes) k.push_back(size.key);
     return k;
   }();
   return keys;

@@ -49,13 +49,16 @@ models::ModelSpec model_spec(const config::RunConfig& cfg, const data::Dataset& 
 }
 
 namespace {
-// Everything a run's initial net depends on (initial_nets.hpp).
-std::string net_key(const config::RunConfig& cfg, const models::ModelSpec& m, const std::string& device) {
+// Everything a run's initial net depends on (initial_nets.hpp): what net::Net is built from
+// (the wiring, bn_eps), how it is initialised and where it lives.
+std::string net_key(const config::RunConfig& cfg, const models::Wiring& w, const std::string& device) {
   std::ostringstream k;
   k.precision(17);
-  k << m.name << ' ' << m.width << ' ' << m.classifier_width << ' ' << m.mlp_depth << ' ' << m.dropout << ' '
-    << m.input_channels << ' ' << m.input_size << ' ' << m.classes << ' ' << cfg.bn_eps << ' ' << cfg.init << ' '
-    << cfg.seed << ' ' << cfg.dtype << ' ' << device;
+  k << w.model << ' ' << static_cast<int>(w.loss) << ' ' << w.input_channels << ' ' << w.input_size << ' ' << w.classes;
+  for (const models::Layer& l : w.layers)
+    k << " | " << static_cast<int>(l.kind) << ' ' << l.name << ' ' << l.in << ' ' << l.out << ' ' << l.kernel << ' '
+      << l.h << ' ' << l.w << ' ' << l.bias << ' ' << l.p;
+  k << " | " << cfg.bn_eps << ' ' << cfg.init << ' ' << cfg.seed << ' ' << cfg.dtype << ' ' << device;
   return k.str();
 }
 }  // namespace
@@ -72,10 +75,9 @@ Trainer::Trainer(const config::RunConfig& cfg, const data::Dataset& data, const 
   s.opt = config::optim_params(cfg);
   torch::set_num_threads(static_cast<int>(cfg.threads));
   torch::manual_seed(cfg.seed);
-  const models::ModelSpec spec = model_spec(cfg, data);
-  s.wiring = models::make_wiring(spec);
+  s.wiring = models::make_wiring(model_spec(cfg, data));
   s.sets = symmetry::derive_sets(s.wiring);
-  s.net = initial_net(net_key(cfg, spec, device), [&] {
+  s.net = initial_net(net_key(cfg, s.wiring, device), [&] {
     net::Net n(s.wiring, cfg.bn_eps);
     if (cfg.init == "paper") n->init_paper();  // else LibTorch's defaults, from the same seed
     n->to(s.device, s.dtype);
