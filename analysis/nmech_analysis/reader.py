@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 
 # The store layout this reader reads (the file attribute format_version, store::kFormatVersion).
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 
 # Attributes that are derived or bookkeeping, never grid axes.
 NOT_AXES = {"config", "threads", "classes"}

@@ -59,8 +59,13 @@ struct RunLayout {
 // 5: the families and the hyperparameters described by file attributes (families,
 // <f>_measured, <f>_error_scale, hyperparameters), which readers use instead of lists of their own.
 // 6: each run's closed forms (theory/closed_forms.hpp) as run attributes, which readers use
-// instead of formulas of their own.
-constexpr std::int64_t kFormatVersion = 6;
+// instead of formulas of their own. 7: a run's datasets carry no units and description
+// attributes; /quantities/<path> says them once for every run (kQuantities); and no dimension
+// labels.
+constexpr std::int64_t kFormatVersion = 7;
+// /quantities/<path>: a group whose attributes units and description say what every run's
+// /runs/<run>/<path> holds.
+constexpr const char* kQuantities = "quantities";
 // /runs/<run>/set_index/<family>: reserved in every run.
 constexpr const char* kRunSetIndex = "set_index";
 

@@ -39,6 +39,13 @@ using detail::Handle;
 using detail::RawFiller;
 using ModelSets = std::map<std::string, std::vector<SetTable>>;
 
+constexpr const char* kProgressDescription =
+    "rows_committed: rows a reader may trust; last_step; status; diverged_at (step or -1); "
+    "heartbeat_utc (seconds since the epoch); last_loss (NaN before the first step)";
+constexpr const char* kProvenanceDescription =
+    "one JSON object per attempt at the run (start or resume): nmech version, git commit, "
+    "library versions, hosts, ranks, Slurm job id and restart count";
+
 constexpr unsigned kCompactMax = 64;  // links or attributes a group keeps in its header (compact_gcpl)
 
 // ---------------------------------------------------------------------------------------------
@@ -128,6 +135,40 @@ void validate_run(const RunLayout& run, const ModelSets& model_sets) {
   if (!has_step) throw StoreError("run " + run.name + ": no 1-D dataset 'step' (the row scale)");
 }
 
+// The set families the run's 2-D datasets use, in the order they first appear.
+std::vector<std::string> run_families(const RunLayout& run) {
+  std::vector<std::string> families;
+  for (const DatasetSpec& d : run.datasets)
+    if (d.cols > 0 && std::find(families.begin(), families.end(), d.set_family) == families.end())
+      families.push_back(d.set_family);
+  return families;
+}
+
+// Units and description of every dataset path of any run: what /quantities/<path> says, once
+// for the store (format 7; each run's datasets carried both before, 80 attributes a run of the
+// MLP, a sixth of creating a store). The same path must mean the same in every run.
+using Quantities = std::map<std::string, std::pair<std::string, std::string>>;
+
+Quantities quantities(const std::vector<RunLayout>& runs) {
+  Quantities q;
+  const auto add = [&q](const std::string& run, const std::string& path, const std::string& units,
+                        const std::string& description) {
+    const auto [it, made] = q.try_emplace(path, units, description);
+    if (!made && it->second != std::pair{units, description})
+      throw StoreError("run " + run + ", dataset '" + path + "': units or description differ from another run's");
+  };
+  for (const RunLayout& run : runs) {
+    add(run.name, "progress", "", kProgressDescription);
+    add(run.name, "provenance", "", kProvenanceDescription);
+    for (const std::string& family : run_families(run))
+      add(run.name, std::string(kRunSetIndex) + "/" + family, "",
+          "column, channel or unit of each set within its layer (the model's " + family +
+              " set_index; dimension scale \"set\" of the run's " + family + " datasets)");
+    for (const DatasetSpec& d : run.datasets) add(run.name, d.path, d.units, d.description);
+  }
+  return q;
+}
+
 void validate(const Attrs& file_attrs, const ModelSets& model_sets,
               const std::vector<RunLayout>& runs) {
   check_unique_attrs(file_attrs, "file attributes");
@@ -140,6 +181,7 @@ void validate(const Attrs& file_attrs, const ModelSets& model_sets,
     validate_run(run, model_sets);
     if (!names.insert(run.name).second) throw StoreError("run " + run.name + " given twice");
   }
+  quantities(runs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -300,11 +342,7 @@ void make_progress(hid_t run_group, const std::string& where) {
   const detail::ProgressRecord pending{0, -1, static_cast<std::int32_t>(Status::pending), -1, 0.0,
                                        std::numeric_limits<double>::quiet_NaN()};
   Handle dcpl = early_dcpl(mem, &pending, what);
-  Handle ds = make_dataset(run_group, "progress", file_type, {1}, dcpl, what);
-  describe(ds, "",
-           "rows_committed: rows a reader may trust; last_step; status; diverged_at (step or -1); "
-           "heartbeat_utc (seconds since the epoch); last_loss (NaN before the first step)",
-           where);
+  make_dataset(run_group, "progress", file_type, {1}, dcpl, what);
 }
 
 // Empty strings until the run's leader writes a record, one per attempt (start or resume). The
@@ -318,19 +356,6 @@ void make_provenance(hid_t run_group, RawFiller& fill, const std::string& where)
   Handle dcpl = early_dcpl(type, empty.data(), what, H5D_FILL_TIME_NEVER);
   Handle ds = make_dataset(run_group, "provenance", type, {kProvenanceSlots}, dcpl, what);
   fill.add(ds, Fill::zero, what);
-  describe(ds, "",
-           "one JSON object per attempt at the run (start or resume): nmech version, git commit, "
-           "library versions, hosts, ranks, Slurm job id and restart count",
-           where);
-}
-
-// The set families the run's 2-D datasets use, in the order they first appear.
-std::vector<std::string> run_families(const RunLayout& run) {
-  std::vector<std::string> families;
-  for (const DatasetSpec& d : run.datasets)
-    if (d.cols > 0 && std::find(families.begin(), families.end(), d.set_family) == families.end())
-      families.push_back(d.set_family);
-  return families;
 }
 
 // The run's own copy of each family's set_index: the dimension scale "set" of its datasets'
@@ -346,9 +371,6 @@ std::map<std::string, Handle> make_run_set_index(hid_t run_group, const RunLayou
     Handle ds = make_dataset(run_group, std::string(kRunSetIndex) + "/" + family, H5T_STD_I64LE,
                              {t->index.size()}, dcpl, what);
     write_all(ds, H5T_NATIVE_INT64, t->index.size(), t->index.data(), what);
-    describe(ds, "", "column, channel or unit of each set within its layer (the model's " + family +
-                         " set_index; dimension scale \"set\" of this run's " + family + " datasets)",
-             where);
     check(H5DSset_scale(ds, "set"), what + ": cannot make it a dimension scale");
     scales.emplace(family, std::move(ds));
   }
@@ -357,7 +379,7 @@ std::map<std::string, Handle> make_run_set_index(hid_t run_group, const RunLayou
 
 // Dimension scales, written as HDF5 1.10's H5DS writes them (what H5DSis_attached, h5py's dims
 // and netCDF read), but each attribute once: a dataset's DIMENSION_LIST (one object reference per
-// dimension) and DIMENSION_LABELS as it is made, a scale's REFERENCE_LIST (every dataset and
+// dimension) as it is made, a scale's REFERENCE_LIST (every dataset and
 // dimension attached to it) after the run's last dataset. H5DSattach_scale rewrites the scale's
 // whole REFERENCE_LIST at each attachment: half of the creation time (docs/BENCHMARKS.md "Store
 // creation at scale"). Serial, on rank 0: parallel HDF5 1.10.8 corrupted a REFERENCE_LIST once
@@ -377,19 +399,16 @@ Handle vector_space(hsize_t n, const std::string& what) {
   return detail::check_space(H5Screate_simple(1, &n, nullptr), what);
 }
 
-// DIMENSION_LIST and DIMENSION_LABELS of a dataset whose dimension i has scales[i], labels[i].
-void write_dimensions(hid_t ds, const std::vector<hobj_ref_t>& scales, const std::vector<const char*>& labels,
-                      const std::string& what) {
+// DIMENSION_LIST of a dataset whose dimension i has scales[i]. No DIMENSION_LABELS (format 7),
+// as H5DSattach_scale writes none: the scale's NAME names the axis, and labels were 12% of the
+// time to create a store.
+void write_dimensions(hid_t ds, const std::vector<hobj_ref_t>& scales, const std::string& what) {
   std::vector<hvl_t> lists(scales.size());
   for (std::size_t i = 0; i < scales.size(); ++i) lists[i] = {1, const_cast<hobj_ref_t*>(&scales[i])};
   Handle space = vector_space(scales.size(), what);
   Handle vlen = detail::check_type(H5Tvlen_create(H5T_STD_REF_OBJ), what);
   Handle list = detail::check_attr(H5Acreate2(ds, DIMENSION_LIST, vlen, space, H5P_DEFAULT, H5P_DEFAULT), what);
   check(H5Awrite(list, vlen, lists.data()), what);
-  Handle text = detail::check_type(H5Tcopy(H5T_C_S1), what);
-  check(H5Tset_size(text, H5T_VARIABLE), what);
-  Handle names = detail::check_attr(H5Acreate2(ds, DIMENSION_LABELS, text, space, H5P_DEFAULT, H5P_DEFAULT), what);
-  check(H5Awrite(names, text, labels.data()), what);
 }
 
 void write_reference_list(hid_t scale, const std::vector<ScaleEntry>& entries, const std::string& what) {
@@ -436,7 +455,6 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
     Handle dcpl = early_dcpl(H5T_NATIVE_DOUBLE, &nan, what, H5D_FILL_TIME_NEVER);  // NaN marks rows never written
     Handle ds = make_dataset(group, d.path, H5T_IEEE_F64LE, dims, dcpl, what);
     fill.add(ds, Fill::nan, what);
-    describe(ds, d.units, d.description, where + "/" + d.path);
     return ds;
   };
   // "step" first (validate() put it in every run): the scale every other dataset attaches to.
@@ -457,9 +475,9 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
     on_step.push_back({ref, 0});
     if (d.cols > 0) {
       on_sets[d.set_family].push_back({ref, 1});
-      write_dimensions(ds, {step_ref, set_refs.at(d.set_family)}, {"step", "set"}, what);
+      write_dimensions(ds, {step_ref, set_refs.at(d.set_family)}, what);
     } else {
-      write_dimensions(ds, {step_ref}, {"step"}, what);
+      write_dimensions(ds, {step_ref}, what);
     }
   }
   if (!on_step.empty()) write_reference_list(step, on_step, attaching);
@@ -468,12 +486,28 @@ void write_run(hid_t runs_group, const RunLayout& run, const ModelSets& model_se
   make_provenance(group, fill, where);
 }
 
+// /quantities/<path>: a group per dataset path of the runs, whose attributes say what
+// /runs/<run>/<path> holds.
+void write_quantities(hid_t file, const Quantities& q, const std::string& path) {
+  Handle group = make_group(file, kQuantities, path);
+  const std::string what = path + ": cannot create /" + kQuantities;
+  Handle lcpl = detail::check_plist(H5Pcreate(H5P_LINK_CREATE), what);
+  check(H5Pset_create_intermediate_group(lcpl, 1), what);  // "scale/grad_sq" makes "scale"
+  for (const auto& [name, meaning] : q) {
+    const std::string where = path + ": /" + kQuantities + "/" + name;
+    Handle entry = detail::check_group(H5Gcreate2(group, name.c_str(), lcpl, H5P_DEFAULT, H5P_DEFAULT),
+                                       where + ": cannot create it");
+    describe(entry, meaning.first, meaning.second, where);
+  }
+}
+
 void build(hid_t file, const std::string& path, const Attrs& file_attrs, const ModelSets& model_sets,
            const std::vector<RunLayout>& runs, RawFiller& fill) {
   detail::write_string_attr(file, "format", "nmech-store", path);
   detail::write_attr(file, "format_version", AttrValue{kFormatVersion}, path);
   for (const auto& [name, value] : file_attrs) detail::write_attr(file, name, value, path);
   write_models(file, model_sets, path);
+  write_quantities(file, quantities(runs), path);
   Handle runs_group = make_group(file, "runs", path);
   for (const RunLayout& run : runs) write_run(runs_group, run, model_sets, fill, path);
 }
@@ -494,9 +528,11 @@ std::string build_partial(const std::string& path, const std::string& partial, c
     Handle fapl = detail::check_plist(H5Pcreate(H5P_FILE_ACCESS), what);
     // 1.8 object formats, as the MPI-IO opens use (detail::mpio_fapl).
     check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18), what);
-    // Metadata in blocks of 64 KiB, not 2 KiB: the datasets' storage, allocated between them,
-    // then lies in longer stretches, filled in fewer writes (a third as many).
-    check(H5Pset_meta_block_size(fapl, 64 << 10), what);
+    // Metadata in blocks of 4 MiB, not 2 KiB: the datasets' storage, allocated between them, then
+    // lies in long stretches that the RawFiller writes in few calls, and seldom shares a page with
+    // metadata (a page the kernel zeroes for HDF5's write and drops for the filler's, 5% at 10^4
+    // runs). The unused end of the last block stays a hole, where no dataset lies.
+    check(H5Pset_meta_block_size(fapl, 4 << 20), what);
     file = detail::check_file(H5Fcreate(partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl),
                               path + ": cannot create " + partial);
   } catch (const std::exception& e) {

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -313,10 +314,31 @@ TEST(Store, FileAndRunAttributes) {
   EXPECT_EQ(string_attr(f.id, "/runs/a", "optimizer"), "sgd");
   EXPECT_EQ(string_attr(f.id, "/runs/a", "model"), "mlp");
   EXPECT_EQ(string_attr(f.id, "/runs/b", "model"), "vgg");
-  EXPECT_EQ(string_attr(f.id, "/runs/a/loss", "units"), "nat");
-  EXPECT_EQ(string_attr(f.id, "/runs/a/loss", "description"), "training loss");
-  EXPECT_EQ(string_attr(f.id, "/runs/b/scale/pred_exact", "units"), "param^2");
-  EXPECT_FALSE(string_attr(f.id, "/runs/b/progress", "description").empty());
+  // What a dataset holds is said once, under /quantities (format 7), not by each run's dataset.
+  EXPECT_EQ(string_attr(f.id, "/quantities/loss", "units"), "nat");
+  EXPECT_EQ(string_attr(f.id, "/quantities/loss", "description"), "training loss");
+  EXPECT_EQ(string_attr(f.id, "/quantities/scale/pred_exact", "units"), "param^2");
+  EXPECT_FALSE(string_attr(f.id, "/quantities/progress", "description").empty());
+  EXPECT_FALSE(string_attr(f.id, "/quantities/provenance", "description").empty());
+  EXPECT_FALSE(string_attr(f.id, "/quantities/set_index/scale", "description").empty());
+  EXPECT_EQ(H5Aexists_by_name(f.id, "/runs/a/loss", "units", H5P_DEFAULT), 0);
+  // One entry per dataset path of any run: the union of both runs' paths, and nothing else.
+  std::set<std::string> want{"progress", "provenance"}, got;
+  for (const auto& run : two_runs()) {
+    for (const DatasetSpec& d : run.datasets) want.insert(d.path);
+    for (const DatasetSpec& d : run.datasets)
+      if (d.cols > 0) want.insert("set_index/" + d.set_family);
+  }
+  const hid_t quantities = H5Gopen2(f.id, "/quantities", H5P_DEFAULT);
+  H5Ovisit(
+      quantities, H5_INDEX_NAME, H5_ITER_INC,
+      [](hid_t g, const char* name, const H5O_info_t*, void* out) {
+        if (H5Aexists_by_name(g, name, "units", H5P_DEFAULT) > 0) static_cast<std::set<std::string>*>(out)->insert(name);
+        return 0;
+      },
+      &got);
+  H5Gclose(quantities);
+  EXPECT_EQ(got, want);
 }
 
 TEST(Store, DimensionScalesAndSetTables) {
@@ -449,6 +471,10 @@ TEST(Store, InvalidLayoutsAreRefusedBeforeAnyFileExists) {
   runs[1].datasets[3].set_family = "rescale";
   EXPECT_TRUE(contains(create(runs), "no set family 'rescale'"));
   runs = two_runs();
+  runs[1].datasets[0].units = "s";  // "step" means one thing in every run (/quantities/step)
+  EXPECT_TRUE(contains(create(runs), "run b, dataset 'step': units or description differ from another run's"))
+      << create(runs);
+  runs = two_runs();
   runs[1].name = "a";
   EXPECT_TRUE(contains(create(runs), "given twice"));
   EXPECT_TRUE(fs::is_empty(dir));
@@ -506,11 +532,12 @@ assert f.attrs["format_version"] == int(sys.argv[2])
 d = f["runs/a/translation/translation_sum"]
 assert d.shape == (5, 3), d.shape
 assert d.dtype == np.float64
-assert d.attrs["units"] == "param", d.attrs["units"]
+assert f["quantities/translation/translation_sum"].attrs["units"] == "param"
 assert d[1, 2] == 1000 * 0 + 200 + 10 + 2 + 0.25, d[1, 2]
 assert np.isnan(d[3:]).all()
 assert d.dims[0][0].name == "/runs/a/step", d.dims[0][0].name
 assert d.dims[1][0].name == "/runs/a/set_index/translation", d.dims[1][0].name
+assert list(d.dims[0].keys()) == ["step"] and list(d.dims[1].keys()) == ["set"], d.dims[1].keys()
 assert f["runs/b/loss"].shape == (4,)
 assert f["runs/a"].attrs["model"] == "mlp"
 p = f["runs/a/progress"][0]
