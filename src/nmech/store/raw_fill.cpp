@@ -23,12 +23,11 @@ std::uint64_t round_down(std::uint64_t x) { return x / kAlign * kAlign; }
 
 }  // namespace
 
-RawFiller::RawFiller(const std::string& file) : file_(file) {
+RawFiller::RawFiller(const std::string& file, bool direct) : file_(file) {
   fd_ = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd_ < 0) throw util::IoError(file + ": cannot open it to fill it: " + std::strerror(errno));
-  // Past the page cache where the file system can (not tmpfs): at 10^5 runs the page cache's
-  // writeback, throttling every writer of the file, was what bounded creation.
-  direct_fd_ = ::open(file.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT);
+  // Where the file system refuses O_DIRECT (tmpfs), every write goes through the page cache.
+  if (direct) direct_fd_ = ::open(file.c_str(), O_WRONLY | O_CLOEXEC | O_DIRECT);
   // kPiece bytes of NaN from each byte of a double on (a write may start mid-double), then of
   // zeros, each from an aligned address.
   const double nan = std::numeric_limits<double>::quiet_NaN();

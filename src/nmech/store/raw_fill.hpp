@@ -3,10 +3,9 @@
 // provenance slots), written on a thread of their own while rank 0 goes on making the metadata,
 // instead of by HDF5 inside each H5Dcreate. Same bytes, same guarantee (every byte a later write
 // lands on is written before the store is renamed into place: no holes, so a full disk shows at
-// creation), but written while the metadata is made, and past the page cache (O_DIRECT) where
-// the file system allows: at 10^5 runs (41 GB) the page cache's writeback throttled every writer
-// of the file, HDF5's metadata included (docs/BENCHMARKS.md "Store creation at scale"). Not a
-// public header.
+// creation), but written while the metadata is made, and for a large store past the page cache
+// (O_DIRECT): at 10^5 runs (39 GB) the page cache's writeback throttled every writer of the file,
+// HDF5's metadata included (docs/BENCHMARKS.md "Store creation at scale"). Not a public header.
 #include <hdf5.h>
 
 #include <atomic>
@@ -33,7 +32,11 @@ struct Extent {  // bytes [offset, offset + bytes) of the file, all of one Fill
 class RawFiller {
  public:
   // `file` exists (HDF5 made it); the filler writes into it alongside HDF5, never where HDF5 does.
-  explicit RawFiller(const std::string& file);
+  // `direct`: past the page cache (O_DIRECT), for a store larger than the page cache can keep,
+  // whose writeback otherwise throttles HDF5's metadata writes too; through it otherwise, so that
+  // the pages are there when the runs write their rows (from disk, a row's write first reads
+  // its page: 4 ms more a run in a sweep of 10^4 two-step runs).
+  RawFiller(const std::string& file, bool direct);
   ~RawFiller();  // waits for the thread (finish() says whether it succeeded)
   RawFiller(const RawFiller&) = delete;
   RawFiller& operator=(const RawFiller&) = delete;

@@ -193,12 +193,18 @@ void throw_if(const std::string& error) {
 
 // Free space for the store, judged before anything is written: its raw data exactly (allocated
 // and filled at creation) and its metadata generously. "" when it fits.
-std::string space_problem(const std::string& path, const std::vector<RunLayout>& runs) {
-  double need = 1 << 20;
+double raw_bytes(const std::vector<RunLayout>& runs) {
+  double bytes = 0;
   for (const RunLayout& r : runs) {
-    need += 8192 + 2.0 * kProvenanceSlots * kProvenanceBytes;
-    for (const DatasetSpec& d : r.datasets) need += 8.0 * static_cast<double>(r.rows) * std::max<double>(1, d.cols) + 1024;
+    bytes += static_cast<double>(kProvenanceSlots) * kProvenanceBytes;
+    for (const DatasetSpec& d : r.datasets) bytes += 8.0 * static_cast<double>(r.rows) * std::max<double>(1, d.cols);
   }
+  return bytes;
+}
+
+std::string space_problem(const std::string& path, const std::vector<RunLayout>& runs) {
+  double need = (1 << 20) + raw_bytes(runs);
+  for (const RunLayout& r : runs) need += 8192 + kProvenanceSlots * kProvenanceBytes + 1024.0 * r.datasets.size();
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   struct statvfs fs {};
   // Unknown (or a pseudo file system without blocks, like /proc): the writes will tell.
@@ -544,7 +550,10 @@ std::string build_partial(const std::string& path, const std::string& partial, c
   if (std::getenv("NMECH_TEST_STALL_BUILD") != nullptr)
     for (;;) ::pause();
   try {
-    RawFiller fill(partial);
+    // Past the page cache when the store's data is more than a quarter of this node's memory.
+    // Test hook: NMECH_TEST_DIRECT_FILL=1 takes that path for a small store too.
+    const double memory = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+    RawFiller fill(partial, raw_bytes(runs) > memory / 4 || std::getenv("NMECH_TEST_DIRECT_FILL") != nullptr);
     try {
       build(file, path, file_attrs, model_sets, runs, fill);
     } catch (...) {

@@ -246,15 +246,13 @@ TEST(Store, RoundTripShapesValuesNaNAndProgress) {
 // The datasets' initial bytes are written by the ranks after rank 0 has made the metadata
 // (src/nmech/store/raw_fill.hpp): checked here byte range by byte range, since the file may keep
 // holes where no dataset lies (the unused end of a block of metadata).
-TEST(Store, CreationLeavesNoHolesForLaterWrites) {
-  const fs::path path = test_dir() / "holes.h5";
-  Store::create(path.string(), MPI_COMM_WORLD, file_attrs(), model_sets(), two_runs()).close();
+void expect_no_holes(const fs::path& path, const std::vector<RunLayout>& runs = two_runs()) {
   const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   ASSERT_GE(file, 0);
   const int fd = ::open(path.c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
   int checked = 0;
-  for (const auto& run : two_runs())
+  for (const auto& run : runs)
     for (const std::string& name : [&] {
            std::vector<std::string> names{"progress", "provenance"};
            for (const DatasetSpec& d : run.datasets) names.push_back(d.path);
@@ -273,6 +271,28 @@ TEST(Store, CreationLeavesNoHolesForLaterWrites) {
   ::close(fd);
   H5Fclose(file);
   EXPECT_GT(checked, 10);
+}
+
+TEST(Store, CreationLeavesNoHolesForLaterWrites) {
+  const fs::path path = test_dir() / "holes.h5";
+  Store::create(path.string(), MPI_COMM_WORLD, file_attrs(), model_sets(), two_runs()).close();
+  expect_no_holes(path);
+}
+
+// A store larger than a quarter of the node's memory is filled past the page cache (O_DIRECT,
+// whole pages; the ends through the page cache): the same NaN and empty slots, no holes. Runs of
+// 2,000 rows, so that each stretch of datasets has whole pages.
+TEST(Store, DirectFillWritesTheSameBytes) {
+  const fs::path path = test_dir() / "direct.h5";
+  const std::vector<RunLayout> runs{run_layout("a", "mlp", 2000), run_layout("b", "vgg", 1999)};
+  ::setenv("NMECH_TEST_DIRECT_FILL", "1", 1);
+  Store::create(path.string(), MPI_COMM_WORLD, file_attrs(), model_sets(), runs).close();
+  ::unsetenv("NMECH_TEST_DIRECT_FILL");
+  expect_no_holes(path, runs);
+  const Store s = Store::open_read(path.string());
+  expect_rows(s, runs[0], 0, 0);
+  expect_rows(s, runs[1], 1, 0);
+  EXPECT_TRUE(s.provenance("a").empty());
 }
 
 TEST(Store, ProvenanceSlotsAndFailedStatus) {
