@@ -24,10 +24,11 @@ constexpr std::uint64_t kRunOverheadBytes = 6144;
 constexpr std::uint64_t kFileOverheadBytes = 4096;
 
 // Time model, measured on the 2-core development VM (docs/BENCHMARKS.md "Store creation at scale"
-// and "A sweep of 10,000 short runs"): rank 0 makes the store at about 0.06 ms per dataset (2.1 ms
-// a run of 42 datasets at 10^4 runs, 2.9 ms at 10^5, format 7) plus the fill of its raw bytes; each run then costs its group, besides its steps, its overhead (model
-// set-up, provenance, progress, checkpoint set-up, its rows): 4 ms (3.4 ms measured for two-step
-// runs in a 10^4-run sweep, docs/BENCHMARKS.md "Store creation at scale").
+// and "A sweep of 10,000 short runs"): rank 0 makes the store at about 0.06 ms per dataset (about
+// 2 ms a run of the MLP at 10^4 runs, 2.5 ms at 10^5, format 7) plus the fill of its raw bytes;
+// each run then costs its group, besides its steps, its overhead (model set-up, provenance,
+// progress, checkpoint set-up, its rows): 4 ms (3.4 ms measured for two-step runs in a 10^4-run
+// sweep, docs/BENCHMARKS.md "Store creation at scale").
 constexpr double kCreateSecondsPerDataset = 6.0e-5;
 constexpr double kCreateBytesPerSecond = 1.0e9;
 constexpr double kRunOverheadSeconds = 4.0e-3;

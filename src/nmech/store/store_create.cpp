@@ -191,8 +191,7 @@ void throw_if(const std::string& error) {
   if (!error.empty()) throw StoreError(error);
 }
 
-// Free space for the store, judged before anything is written: its raw data exactly (allocated
-// and filled at creation) and its metadata generously. "" when it fits.
+// The bytes of the runs' datasets and provenance slots: allocated and filled at creation.
 double raw_bytes(const std::vector<RunLayout>& runs) {
   double bytes = 0;
   for (const RunLayout& r : runs) {
@@ -202,6 +201,8 @@ double raw_bytes(const std::vector<RunLayout>& runs) {
   return bytes;
 }
 
+// Free space for the store, judged before anything is written: its raw data exactly and its
+// metadata generously. "" when it fits.
 std::string space_problem(const std::string& path, const std::vector<RunLayout>& runs) {
   double need = (1 << 20) + raw_bytes(runs);
   for (const RunLayout& r : runs) need += 8192 + kProvenanceSlots * kProvenanceBytes + 1024.0 * r.datasets.size();
